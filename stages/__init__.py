@@ -1,0 +1,1 @@
+"""DVC stages of the IMDB sentiment and EN->KO translation pipeline."""

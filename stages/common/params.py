@@ -1,0 +1,164 @@
+"""Typed, validated view of ``params.yaml``.
+
+``load_params`` rejects unknown or missing keys, wrong types and out-of-range values with an error
+that names the key (``train.lstm.units``), before any stage does work.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from stages.common.paths import PARAMS_FILE
+
+
+class ParamsError(ValueError):
+    """``params.yaml`` is missing, malformed, or has an unknown/invalid key."""
+
+
+def _check(cond: bool, key: str, msg: str) -> None:
+    if not cond:
+        raise ParamsError(f"params: {key}: {msg}")
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Check ``value`` against the annotation ``tp`` (int, float, str, bool, Literal, Optional)."""
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        _check(value in typing.get_args(tp), key, f"must be one of {list(typing.get_args(tp))}, got {value!r}")
+        return value
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _coerce(value, inner, key)
+    if tp is bool:
+        _check(isinstance(value, bool), key, f"must be true or false, got {value!r}")
+    elif tp is int:
+        _check(isinstance(value, int) and not isinstance(value, bool), key, f"must be an integer, got {value!r}")
+    elif tp is float:
+        _check(isinstance(value, (int, float)) and not isinstance(value, bool), key, f"must be a number, got {value!r}")
+        return float(value)
+    elif tp is str:
+        _check(isinstance(value, str), key, f"must be a string, got {value!r}")
+    return value
+
+
+def from_dict(cls: type, data: Any, section: str) -> Any:
+    """Build dataclass ``cls`` from ``data``; unknown, missing or mistyped keys raise ``ParamsError``."""
+    _check(isinstance(data, dict), section, f"must be a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(data) - set(names))
+    _check(not unknown, f"{section}.{unknown[0]}" if unknown else section, f"unknown key (valid keys: {', '.join(names)})")
+    missing = [n for n in names if n not in data]
+    _check(not missing, f"{section}.{missing[0]}" if missing else section, "missing key")
+    values = {n: _coerce(data[n], hints[n], f"{section}.{n}") for n in names}
+    try:
+        return cls(**values)
+    except ParamsError:
+        raise
+    except ValueError as exc:
+        raise ParamsError(f"params: {section}: {exc}") from exc
+
+
+def positive(obj: Any, *names: str) -> None:
+    """Raise ``ParamsError`` for any of ``names`` that is not > 0 (used in ``__post_init__``)."""
+    for name in names:
+        if getattr(obj, name) <= 0:
+            raise ParamsError(f"params: {obj.section}.{name}: must be > 0, got {getattr(obj, name)!r}")
+
+
+@dataclass(frozen=True)
+class BaseParams:
+    """Values shared by several stages."""
+
+    seed: int
+    glove_dim: Literal[50, 100, 200, 300]
+    section = "base"
+
+
+@dataclass(frozen=True)
+class PrepareImdbParams:
+    """Validation split carved from the IMDB train set."""
+
+    val_fraction: float
+    section = "prepare_imdb"
+
+    def __post_init__(self) -> None:
+        _check(0.0 < self.val_fraction < 1.0, "prepare_imdb.val_fraction", f"must be in (0, 1), got {self.val_fraction}")
+
+
+@dataclass(frozen=True)
+class EmbeddingsParams:
+    """How rows of words missing from GloVe are initialised."""
+
+    oov: Literal["zero", "random"]
+    section = "embeddings"
+
+
+@dataclass(frozen=True)
+class Params:
+    """The whole of ``params.yaml``."""
+
+    base: BaseParams
+    prepare_imdb: PrepareImdbParams
+    embeddings: EmbeddingsParams
+    train: dict[str, Any]
+    translate: dict[str, Any]
+
+
+SECTIONS: dict[str, type] = {
+    "base": BaseParams,
+    "prepare_imdb": PrepareImdbParams,
+    "embeddings": EmbeddingsParams,
+}
+
+# One dataclass per model family, keyed by the family name used in params.yaml and dvc.yaml.
+CLASSIFIER_FAMILIES: dict[str, type] = {}
+TRANSLATOR_FAMILIES: dict[str, type] = {}
+
+
+def _families(data: Any, registry: dict[str, type], section: str) -> dict[str, Any]:
+    _check(isinstance(data, dict), section, "must be a mapping of family -> params")
+    unknown = sorted(set(data) - set(registry))
+    _check(not unknown, f"{section}.{unknown[0]}" if unknown else section, f"unknown family (valid: {', '.join(registry)})")
+    return {name: from_dict(registry[name], cfg, f"{section}.{name}") for name, cfg in data.items()}
+
+
+def parse_params(raw: Any) -> Params:
+    """Validate an already-loaded YAML document."""
+    _check(isinstance(raw, dict), "params.yaml", "top level must be a mapping")
+    expected = [*SECTIONS, "train", "translate"]
+    unknown = sorted(set(raw) - set(expected))
+    _check(not unknown, unknown[0] if unknown else "", f"unknown section (valid: {', '.join(expected)})")
+    missing = [s for s in expected if s not in raw]
+    _check(not missing, missing[0] if missing else "", "missing section")
+    sections = {name: from_dict(cls, raw[name], name) for name, cls in SECTIONS.items()}
+    return Params(
+        **sections,
+        train=_families(raw["train"], CLASSIFIER_FAMILIES, "train"),
+        translate=_families(raw["translate"], TRANSLATOR_FAMILIES, "translate"),
+    )
+
+
+def load_params(path: Path = PARAMS_FILE) -> Params:
+    """Read and validate ``params.yaml``; raise ``ParamsError`` naming the file and key."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            raw = yaml.safe_load(fh)
+    except FileNotFoundError as exc:
+        raise ParamsError(f"params file not found: {path}") from exc
+    except yaml.YAMLError as exc:
+        raise ParamsError(f"{path}: invalid YAML: {exc}") from exc
+    try:
+        return parse_params(raw)
+    except ParamsError as exc:
+        raise ParamsError(f"{path}: {exc}") from exc

@@ -1,0 +1,1 @@
+"""Pure Keras model builders and registered custom layers."""
