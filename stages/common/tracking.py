@@ -1,0 +1,224 @@
+"""MLflow tracking shared by the training stages.
+
+Default store: ``sqlite:///<root>/mlflow.db`` where ``<root>`` is ``$DVC_ROOT`` (DVC sets it to the
+original repo, also inside the temporary workspaces of queued ``dvc exp run``) or the repo root;
+``MLFLOW_TRACKING_URI`` overrides it. New experiments get a fixed absolute artifact location beside
+the sqlite store, so artifacts never land in a workspace DVC deletes. Store and experiment creation
+are serialized with a file lock next to the db: two processes migrating a new sqlite store at once
+break it for good (alembic ``_alembic_tmp_*`` race).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import subprocess
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+import mlflow
+import requests
+from filelock import FileLock
+
+from stages.common.paths import REPO_ROOT
+
+if TYPE_CHECKING:
+    import keras
+
+log = logging.getLogger(__name__)
+
+DB_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
+HTTP_SCHEMES = ("http", "https")
+CHECK_TIMEOUT_S = 5.0
+LOCK_TIMEOUT_S = 120.0
+
+
+class TrackingError(ValueError):
+    """The MLflow tracking URI is invalid, unreachable or unwritable."""
+
+
+def tracking_root() -> Path:
+    """Directory of the default store: ``$DVC_ROOT`` if set, else the repo root."""
+    return Path(os.environ.get("DVC_ROOT") or REPO_ROOT).resolve()
+
+
+def tracking_uri() -> str:
+    """``$MLFLOW_TRACKING_URI`` if set, else the absolute sqlite store under ``tracking_root()``."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{tracking_root() / 'mlflow.db'}"
+
+
+def _scheme(uri: str) -> str:
+    # "postgresql+psycopg2://" -> "postgresql"
+    return urlparse(uri).scheme.split("+", 1)[0].lower()
+
+
+def _sqlite_path(uri: str) -> Path | None:
+    """The db file of a ``sqlite:///`` URI, or None for an in-memory database."""
+    path = uri.split("://", 1)[1][1:]
+    return None if path in ("", ":memory:") else Path(path)
+
+
+def check_tracking(uri: str) -> None:
+    """Fail fast, before any training, if runs could not be logged to ``uri``.
+
+    Raises:
+        TrackingError: unsupported scheme, unreachable server, or unwritable sqlite location.
+    """
+    scheme = _scheme(uri)
+    if scheme in HTTP_SCHEMES:
+        _check_server(uri)
+    elif scheme == "sqlite":
+        _check_sqlite(uri)
+    elif scheme not in DB_SCHEMES:
+        valid = ", ".join(f"{s}://" for s in (*HTTP_SCHEMES, *DB_SCHEMES))
+        raise TrackingError(
+            f"MLflow tracking URI {uri!r}: unsupported scheme {scheme!r} (use one of: {valid})"
+        )
+
+
+def _check_server(uri: str) -> None:
+    url = f"{uri.rstrip('/')}/health"
+    try:
+        response = requests.get(url, timeout=CHECK_TIMEOUT_S)
+    except requests.RequestException as exc:
+        raise TrackingError(
+            f"MLflow tracking server {uri} is unreachable ({type(exc).__name__}); "
+            "start it or unset MLFLOW_TRACKING_URI to use the local sqlite store"
+        ) from exc
+    if response.status_code != 200:
+        raise TrackingError(
+            f"MLflow tracking server {uri} answered HTTP {response.status_code} at {url}"
+        )
+
+
+def _check_sqlite(uri: str) -> None:
+    if not uri.startswith("sqlite:///"):
+        raise TrackingError(f"MLflow tracking URI {uri!r}: sqlite URIs start with 'sqlite:///'")
+    path = _sqlite_path(uri)
+    if path is None:
+        return
+    if not path.parent.is_dir():
+        raise TrackingError(f"MLflow sqlite store {path}: directory {path.parent} does not exist")
+    target = path if path.exists() else path.parent
+    if not os.access(target, os.W_OK):
+        raise TrackingError(f"MLflow sqlite store {path}: {target} is not writable")
+
+
+def _store_location(uri: str) -> tuple[Path | None, str | None]:
+    """Lock file and artifact root for ``uri`` (None where the server or DB manages them)."""
+    scheme = _scheme(uri)
+    if scheme in HTTP_SCHEMES:
+        return None, None
+    db = _sqlite_path(uri) if scheme == "sqlite" else None
+    root = db.resolve().parent if db is not None else tracking_root()
+    lock = db.with_name(db.name + ".lock") if db is not None else None
+    return lock, (root / "mlartifacts").as_uri()
+
+
+def experiment_id(name: str, uri: str) -> str:
+    """Get or create experiment ``name`` (under the store lock, with a fixed artifact location)."""
+    lock_path, artifact_root = _store_location(uri)
+    lock = FileLock(lock_path, timeout=LOCK_TIMEOUT_S) if lock_path else contextlib.nullcontext()
+    with lock:
+        experiment = mlflow.get_experiment_by_name(name)
+        if experiment is not None:
+            return experiment.experiment_id
+        location = f"{artifact_root}/{name}" if artifact_root else None
+        log.info("creating MLflow experiment %r (artifacts: %s)", name, location or "server")
+        return mlflow.create_experiment(name, artifact_location=location)
+
+
+def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Flatten nested mappings into dotted keys: ``{"a": {"b": 1}} -> {"a.b": 1}``."""
+    flat: dict[str, Any] = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def git_commit() -> str:
+    """``git rev-parse HEAD`` of the repo, or ``"unknown"`` outside a git checkout."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() or "unknown"
+
+
+def fingerprint(*paths: Path) -> str:
+    """sha256 over the relative names and bytes of ``paths`` (directories walked in order)."""
+    digest = hashlib.sha256()
+    for root in map(Path, paths):
+        files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+        for file in files:
+            digest.update(file.relative_to(root.parent).as_posix().encode() + b"\0")
+            digest.update(file.read_bytes())
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def tracking_run(
+    *,
+    experiment: str,
+    run_name: str,
+    stage: str,
+    params: Mapping[str, Any],
+    dataset_fingerprint: str,
+) -> Iterator[mlflow.ActiveRun]:
+    """Start an MLflow run with flattened ``params`` and provenance tags; always end it.
+
+    An exception inside the block ends the run as FAILED (KILLED for Ctrl-C) and propagates.
+
+    Raises:
+        TrackingError: the tracking URI is unusable (checked before the run starts).
+    """
+    uri = tracking_uri()
+    check_tracking(uri)
+    mlflow.set_tracking_uri(uri)
+    exp_id = experiment_id(experiment, uri)
+    tags = {
+        "git_commit": git_commit(),
+        "dvc_stage": stage,
+        "dataset_fingerprint": dataset_fingerprint,
+    }
+    run = mlflow.start_run(experiment_id=exp_id, run_name=run_name, tags=tags)
+    log.info("MLflow run %s (%s/%s) at %s", run.info.run_id, experiment, run_name, uri)
+    try:
+        mlflow.log_params(flatten(params))
+        yield run
+    except KeyboardInterrupt:
+        mlflow.end_run("KILLED")
+        raise
+    except BaseException:
+        mlflow.end_run("FAILED")
+        raise
+    mlflow.end_run("FINISHED")
+
+
+def epoch_metrics_callback() -> keras.callbacks.Callback:
+    """Keras callback logging every epoch's logs (``loss``, ``val_loss``, ...) with step=epoch.
+
+    Used instead of ``mlflow.keras.MlflowCallback``, which also logs un-stepped ``validation_*``
+    duplicates at every evaluation, logs asynchronously and swallows its own exceptions.
+    """
+    import keras
+
+    def log_epoch(epoch: int, logs: dict[str, Any] | None) -> None:
+        mlflow.log_metrics({k: float(v) for k, v in (logs or {}).items()}, step=epoch)
+
+    return keras.callbacks.LambdaCallback(on_epoch_end=log_epoch)
