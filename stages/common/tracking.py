@@ -47,8 +47,9 @@ def tracking_root() -> Path:
 
 
 def tracking_uri() -> str:
-    """``$MLFLOW_TRACKING_URI`` if set, else the absolute sqlite store under ``tracking_root()``."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{tracking_root() / 'mlflow.db'}"
+    """``$MLFLOW_TRACKING_URI`` if set, else the absolute sqlite store in ``tracking_root()``."""
+    default = f"sqlite:///{tracking_root() / 'mlflow.db'}"
+    return os.environ.get("MLFLOW_TRACKING_URI") or default
 
 
 def _scheme(uri: str) -> str:

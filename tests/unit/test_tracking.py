@@ -35,7 +35,9 @@ def _start(**overrides: object) -> object:
     return tracking.tracking_run(**kwargs)
 
 
-def test_tracking_uri_defaults_to_dvc_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_tracking_uri_defaults_to_dvc_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setenv("DVC_ROOT", str(tmp_path))
     assert tracking.tracking_uri() == f"sqlite:///{tmp_path.resolve()}/mlflow.db"
