@@ -46,7 +46,7 @@ def _check_name(archive: Path, name: str) -> None:
 
 
 def check_tar_member(archive: Path, member: tarfile.TarInfo) -> None:
-    """Raise ``UnsafeArchiveError`` unless ``member`` is a regular file or directory at a safe path."""
+    """Raise ``UnsafeArchiveError`` unless ``member`` is a safely named file or directory."""
     _check_name(archive, member.name)
     if member.issym():
         kind = f"symbolic link to {member.linkname!r}"
@@ -92,7 +92,7 @@ def iter_imdb_reviews(tar_path: Path) -> Iterator[tuple[str, bytes]]:
 
 
 def imdb_fingerprint(reviews: Iterable[tuple[str, bytes]]) -> str:
-    """Content fingerprint of the mirror README: sha256 over sorted ``<path>\\t<sha256>\\n`` lines."""
+    """The mirror README's content fingerprint: sha256 of sorted ``<path>\\t<sha256>\\n`` lines."""
     lines = sorted(
         (path.encode("utf-8"), f"{path}\t{hashlib.sha256(data).hexdigest()}\n".encode())
         for path, data in reviews
@@ -142,7 +142,7 @@ def verify_imdb(tar_path: Path, *, reviews_per_class: int, fingerprint: str) -> 
 
 
 def check_zip_member(archive: Path, info: zipfile.ZipInfo) -> None:
-    """Raise ``UnsafeArchiveError`` unless ``info`` is a regular file or directory at a safe path."""
+    """Raise ``UnsafeArchiveError`` unless ``info`` is a safely named file or directory."""
     _check_name(archive, info.filename)
     mode = info.external_attr >> 16  # Unix st_mode, 0 when the zip was made elsewhere
     if stat.S_ISLNK(mode):

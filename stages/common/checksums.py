@@ -16,7 +16,7 @@ def sha256_file(path: Path) -> str:
         return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
-def check_digest(path: Path, *, kind: str, expected: str, actual: str) -> None:
+def check_digest(path: Path | str, *, kind: str, expected: str, actual: str) -> None:
     """Raise ``ChecksumError`` naming ``path``, ``kind`` and both values unless they are equal.
 
     Args:
