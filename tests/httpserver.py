@@ -60,7 +60,7 @@ def serve(routes: dict[str, Route]) -> Iterator[Server]:
     server = Server(base_url="", routes=routes)
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(server))
     server.base_url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield server

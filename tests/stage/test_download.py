@@ -296,3 +296,13 @@ def test_real_mirror_imdb_and_translate_verify(shared_mirror, tmp_path):
                              raw_dir=tmp_path)
     assert translate == {"bytes": 1433, "sha256": sources.translate.sha256}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["aclImdb_v1.tar.gz", "translate.csv"]
+
+
+def test_real_mirror_glove_50d_verifies(shared_mirror, tmp_path):
+    out = tmp_path / "glove.6B.50d.txt"
+    summary = download.download_glove(load_sources().glove, 50, mirror=shared_mirror, out=out)
+    assert summary["sha256"] == (
+        "d8f717f8dd4b545cb7f418ef9f3d0c3e6e68a6f48b97d32f8b7aae40cb31f96f"
+    )
+    assert out.stat().st_size == 171_350_079
+    assert [p.name for p in tmp_path.iterdir()] == ["glove.6B.50d.txt"]
