@@ -105,6 +105,24 @@ class EmbeddingsParams:
 
 
 @dataclass(frozen=True)
+class TranslatorParams:
+    """A char-level EN->KO translator family (``translate.<family>``)."""
+
+    seed: int
+    embedding_dim: int
+    units: int
+    epochs: int
+    batch_size: int
+    learning_rate: float
+
+    def __post_init__(self) -> None:
+        # ValueError (not ParamsError): from_dict prefixes it with "translate.<family>".
+        for name in ("embedding_dim", "units", "epochs", "batch_size", "learning_rate"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name}: must be > 0, got {getattr(self, name)!r}")
+
+
+@dataclass(frozen=True)
 class Params:
     """The whole of ``params.yaml``."""
 
@@ -123,7 +141,10 @@ SECTIONS: dict[str, type] = {
 
 # One dataclass per model family, keyed by the family name used in params.yaml and dvc.yaml.
 CLASSIFIER_FAMILIES: dict[str, type] = {}
-TRANSLATOR_FAMILIES: dict[str, type] = {}
+TRANSLATOR_FAMILIES: dict[str, type] = {
+    "seq2seq": TranslatorParams,
+    "seq2seq_attention": TranslatorParams,
+}
 
 
 def _families(data: Any, registry: dict[str, type], section: str) -> dict[str, Any]:

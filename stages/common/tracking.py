@@ -16,6 +16,7 @@ import logging
 import os
 import subprocess
 from collections.abc import Iterator, Mapping
+from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
@@ -223,3 +224,14 @@ def epoch_metrics_callback() -> keras.callbacks.Callback:
         mlflow.log_metrics({k: float(v) for k, v in (logs or {}).items()}, step=epoch)
 
     return keras.callbacks.LambdaCallback(on_epoch_end=log_epoch)
+
+
+def log_keras_model(model: keras.Model, *, name: str = "model") -> None:
+    """Log ``model`` in the MLflow Keras flavor with the installed keras/tensorflow pinned.
+
+    Explicit requirements: MLflow's inference reloads the model in a subprocess (~12 s here).
+    """
+    import mlflow.keras
+
+    requirements = [f"{pkg}=={version(pkg)}" for pkg in ("keras", "tensorflow")]
+    mlflow.keras.log_model(model, name=name, pip_requirements=requirements)
