@@ -33,7 +33,7 @@ from stages.common.io import atomic_path, atomic_write_json
 from stages.common.logs import setup_logging
 from stages.common.params import Params, ParamsError, TranslatorParams, load_params
 from stages.common.paths import METRICS_DIR, MODELS_DIR, PLOTS_DIR, PREPARED_DIR
-from stages.models.seq2seq import BUILDERS, greedy_decode, inference_models
+from stages.models.seq2seq import BUILDERS, compile_model, greedy_decode, inference_models
 
 matplotlib.use("Agg")
 from matplotlib import pyplot as plt  # noqa: E402  (after selecting the headless backend)
@@ -67,11 +67,7 @@ def fit(
     model: keras.Model, data: dict[str, np.ndarray], cfg: TranslatorParams
 ) -> tuple[pd.DataFrame, float]:
     """Teacher-forced training; returns the per-epoch history and the wall time in seconds."""
-    model.compile(
-        optimizer=keras.optimizers.Adam(cfg.learning_rate),
-        loss="sparse_categorical_crossentropy",
-        weighted_metrics=["accuracy"],
-    )
+    compile_model(model, cfg)
     target = data["decoder_target"]
     start = time.perf_counter()
     history = model.fit(

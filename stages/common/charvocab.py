@@ -75,10 +75,11 @@ class CharVocab:
         words = list(words)
         out = np.zeros((len(words), self.encoder_length), dtype=np.int32)
         for row, word in enumerate(words):
+            if not word:
+                raise VocabError("empty word")
             bad = [ch for ch in word if ch not in ENGLISH]
-            if not word or bad:
-                what = f"character {bad[0]!r} is outside a-z" if bad else "is empty"
-                raise VocabError(f"word {word!r}: {what}")
+            if bad:
+                raise VocabError(f"word {word!r}: character {bad[0]!r} is outside a-z")
             if len(word) > self.encoder_length:
                 raise VocabError(
                     f"word {word!r} has {len(word)} characters; "

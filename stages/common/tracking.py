@@ -215,13 +215,23 @@ def tracking_run(
 def epoch_metrics_callback() -> keras.callbacks.Callback:
     """Keras callback logging every epoch's logs (``loss``, ``val_loss``, ...) with step=epoch.
 
-    Used instead of ``mlflow.keras.MlflowCallback``, which also logs un-stepped ``validation_*``
-    duplicates at every evaluation, logs asynchronously and swallows its own exceptions.
+    Bound to the active run (inside ``tracking_run``). Used instead of
+    ``mlflow.keras.MlflowCallback``, which also logs un-stepped ``validation_*`` duplicates at
+    every evaluation, logs asynchronously and swallows its own exceptions.
+
+    Raises:
+        TrackingError: no MLflow run is active (logging would silently start a stray run).
     """
     import keras
 
+    active = mlflow.active_run()
+    if active is None:
+        raise TrackingError("epoch_metrics_callback() needs an active run (use tracking_run)")
+    run_id = active.info.run_id
+
     def log_epoch(epoch: int, logs: dict[str, Any] | None) -> None:
-        mlflow.log_metrics({k: float(v) for k, v in (logs or {}).items()}, step=epoch)
+        metrics = {k: float(v) for k, v in (logs or {}).items()}
+        mlflow.log_metrics(metrics, step=epoch, run_id=run_id)
 
     return keras.callbacks.LambdaCallback(on_epoch_end=log_epoch)
 

@@ -60,6 +60,16 @@ BUILDERS: dict[str, Callable[..., keras.Model]] = {
 }
 
 
+def compile_model(model: keras.Model, cfg: TranslatorParams) -> keras.Model:
+    """Adam + sparse cross-entropy; pass ``sample_weight`` to ``fit`` to exclude padding."""
+    model.compile(
+        optimizer=keras.optimizers.Adam(cfg.learning_rate),
+        loss="sparse_categorical_crossentropy",
+        weighted_metrics=["accuracy"],
+    )
+    return model
+
+
 def has_attention(model: keras.Model) -> bool:
     return any(layer.name == "attention" for layer in model.layers)
 

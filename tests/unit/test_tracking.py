@@ -58,8 +58,9 @@ def test_flatten_nested_params() -> None:
 
 def test_run_has_params_tags_metrics_and_artifact_location(store: str, tmp_path: Path) -> None:
     with _start() as run:
-        tracking.epoch_metrics_callback().on_epoch_end(0, {"loss": 0.5, "val_loss": 0.7})
-        tracking.epoch_metrics_callback().on_epoch_end(1, {"loss": 0.25, "val_loss": 0.6})
+        callback = tracking.epoch_metrics_callback()
+        callback.on_epoch_end(0, {"loss": 0.5, "val_loss": 0.7})
+        callback.on_epoch_end(1, {"loss": 0.25, "val_loss": 0.6})
     client = MlflowClient(store)
     got = client.get_run(run.info.run_id)
     assert got.info.status == "FINISHED"
@@ -70,8 +71,15 @@ def test_run_has_params_tags_metrics_and_artifact_location(store: str, tmp_path:
     assert len(got.data.tags["git_commit"]) == 40
     history = client.get_metric_history(run.info.run_id, "loss")
     assert [(m.step, m.value) for m in history] == [(0, 0.5), (1, 0.25)]
+    val = client.get_metric_history(run.info.run_id, "val_loss")
+    assert [(m.step, m.value) for m in val] == [(0, 0.7), (1, 0.6)]
     experiment = client.get_experiment_by_name("unit")
     assert experiment.artifact_location == (tmp_path / "mlartifacts" / "unit").as_uri()
+
+
+def test_epoch_callback_needs_active_run() -> None:
+    with pytest.raises(TrackingError, match=r"needs an active run \(use tracking_run\)"):
+        tracking.epoch_metrics_callback()
 
 
 def test_second_run_reuses_experiment(store: str) -> None:
