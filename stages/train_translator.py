@@ -107,16 +107,18 @@ def attention_figure(
 ) -> plt.Figure:
     """Heatmaps of decoder steps (romanized Korean) x English characters for a few words."""
     count = min(HEATMAP_WORDS, len(table))
-    fig, axes = plt.subplots(1, count, figsize=(3 * count, 3), squeeze=False)
+    fig, axes = plt.subplots(
+        1, count, figsize=(3 * count + 1, 3), squeeze=False, layout="constrained"
+    )
     for ax, row in zip(axes[0], range(count), strict=True):
         english = table["english"].iloc[row]
         steps = int(np.argmax(ids[row] == END)) + 1 if END in ids[row] else ids.shape[1]
         labels = [romanize(vocab.tokens[i]) for i in ids[row, :steps]]
-        ax.imshow(weights[row, :steps, : len(english)], cmap="viridis", vmin=0, vmax=1)
+        image = ax.imshow(weights[row, :steps, : len(english)], cmap="viridis", vmin=0, vmax=1)
         ax.set_xticks(range(len(english)), list(english))
         ax.set_yticks(range(steps), labels)
         ax.set_title(f"{english} -> {romanize_word(table['predicted'].iloc[row])}")
-    fig.tight_layout()
+    fig.colorbar(image, ax=axes[0].tolist(), label="attention weight")
     return fig
 
 
@@ -219,6 +221,8 @@ def run(
             plots_dir=plots_dir,
         )
         log_results(model, results)
+    if results.figure is not None:
+        plt.close(results.figure)
     log.info("%s: %s", family, results.metrics)
     return results.metrics
 

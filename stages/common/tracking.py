@@ -103,6 +103,13 @@ def _check_sqlite(uri: str) -> None:
     path = _sqlite_path(uri)
     if path is None:
         return
+    if not path.is_absolute():
+        log.warning(
+            "MLflow sqlite store %s is relative to %s: runs of queued `dvc exp run` land in "
+            "temporary workspaces that DVC deletes; use an absolute path",
+            path,
+            Path.cwd(),
+        )
     if not path.parent.is_dir():
         raise TrackingError(f"MLflow sqlite store {path}: directory {path.parent} does not exist")
     target = path if path.exists() else path.parent
