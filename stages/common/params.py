@@ -22,16 +22,42 @@ class ParamsError(ValueError):
     """``params.yaml`` is missing, malformed, or has an unknown/invalid key."""
 
 
+class FieldError(ValueError):
+    """A field value out of range; ``from_dict`` adds the section, e.g. ``train.lstm.units``."""
+
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(f"{name}: {message}")
+        self.name = name
+        self.message = message
+
+
 def _check(cond: bool, key: str, msg: str) -> None:
     if not cond:
         raise ParamsError(f"params: {key}: {msg}")
+
+
+def require(cond: bool, name: str, message: str) -> None:
+    """In ``__post_init__``: raise ``FieldError`` for field ``name`` unless ``cond``."""
+    if not cond:
+        raise FieldError(name, message)
+
+
+def positive(obj: Any, *names: str) -> None:
+    """In ``__post_init__``: raise ``FieldError`` for any of ``names`` that is not > 0."""
+    for name in names:
+        value = getattr(obj, name)
+        require(value > 0, name, f"must be > 0, got {value!r}")
 
 
 def _coerce(value: Any, tp: Any, key: str) -> Any:
     """Check ``value`` against the annotation ``tp`` (int, float, str, bool, Literal, Optional)."""
     origin = typing.get_origin(tp)
     if origin is Literal:
-        _check(value in typing.get_args(tp), key, f"must be one of {list(typing.get_args(tp))}, got {value!r}")
+        _check(
+            value in typing.get_args(tp),
+            key,
+            f"must be one of {list(typing.get_args(tp))}, got {value!r}",
+        )
         return value
     if origin in (typing.Union, types.UnionType):
         args = typing.get_args(tp)
@@ -42,9 +68,17 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     if tp is bool:
         _check(isinstance(value, bool), key, f"must be true or false, got {value!r}")
     elif tp is int:
-        _check(isinstance(value, int) and not isinstance(value, bool), key, f"must be an integer, got {value!r}")
+        _check(
+            isinstance(value, int) and not isinstance(value, bool),
+            key,
+            f"must be an integer, got {value!r}",
+        )
     elif tp is float:
-        _check(isinstance(value, (int, float)) and not isinstance(value, bool), key, f"must be a number, got {value!r}")
+        _check(
+            isinstance(value, (int, float)) and not isinstance(value, bool),
+            key,
+            f"must be a number, got {value!r}",
+        )
         return float(value)
     elif tp is str:
         _check(isinstance(value, str), key, f"must be a string, got {value!r}")
@@ -52,28 +86,23 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
 
 
 def from_dict(cls: type, data: Any, section: str) -> Any:
-    """Build dataclass ``cls`` from ``data``; unknown, missing or mistyped keys raise ``ParamsError``."""
+    """Build dataclass ``cls`` from ``data``; bad keys or values raise ``ParamsError``."""
     _check(isinstance(data, dict), section, f"must be a mapping, got {type(data).__name__}")
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
     unknown = sorted(set(data) - set(names))
-    _check(not unknown, f"{section}.{unknown[0]}" if unknown else section, f"unknown key (valid keys: {', '.join(names)})")
+    _check(
+        not unknown,
+        f"{section}.{unknown[0]}" if unknown else section,
+        f"unknown key (valid keys: {', '.join(names)})",
+    )
     missing = [n for n in names if n not in data]
     _check(not missing, f"{section}.{missing[0]}" if missing else section, "missing key")
     values = {n: _coerce(data[n], hints[n], f"{section}.{n}") for n in names}
     try:
         return cls(**values)
-    except ParamsError:
-        raise
-    except ValueError as exc:
-        raise ParamsError(f"params: {section}: {exc}") from exc
-
-
-def positive(obj: Any, *names: str) -> None:
-    """Raise ``ParamsError`` for any of ``names`` that is not > 0 (used in ``__post_init__``)."""
-    for name in names:
-        if getattr(obj, name) <= 0:
-            raise ParamsError(f"params: {obj.section}.{name}: must be > 0, got {getattr(obj, name)!r}")
+    except FieldError as exc:
+        raise ParamsError(f"params: {section}.{exc.name}: {exc.message}") from exc
 
 
 @dataclass(frozen=True)
@@ -82,7 +111,6 @@ class BaseParams:
 
     seed: int
     glove_dim: Literal[50, 100, 200, 300]
-    section = "base"
 
 
 @dataclass(frozen=True)
@@ -90,10 +118,13 @@ class PrepareImdbParams:
     """Validation split carved from the IMDB train set."""
 
     val_fraction: float
-    section = "prepare_imdb"
 
     def __post_init__(self) -> None:
-        _check(0.0 < self.val_fraction < 1.0, "prepare_imdb.val_fraction", f"must be in (0, 1), got {self.val_fraction}")
+        require(
+            0.0 < self.val_fraction < 1.0,
+            "val_fraction",
+            f"must be in (0, 1), got {self.val_fraction}",
+        )
 
 
 @dataclass(frozen=True)
@@ -101,7 +132,6 @@ class EmbeddingsParams:
     """How rows of words missing from GloVe are initialised."""
 
     oov: Literal["zero", "random"]
-    section = "embeddings"
 
 
 @dataclass(frozen=True)
@@ -116,10 +146,7 @@ class TranslatorParams:
     learning_rate: float
 
     def __post_init__(self) -> None:
-        # ValueError (not ParamsError): from_dict prefixes it with "translate.<family>".
-        for name in ("embedding_dim", "units", "epochs", "batch_size", "learning_rate"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name}: must be > 0, got {getattr(self, name)!r}")
+        positive(self, "embedding_dim", "units", "epochs", "batch_size", "learning_rate")
 
 
 @dataclass(frozen=True)
@@ -150,8 +177,14 @@ TRANSLATOR_FAMILIES: dict[str, type] = {
 def _families(data: Any, registry: dict[str, type], section: str) -> dict[str, Any]:
     _check(isinstance(data, dict), section, "must be a mapping of family -> params")
     unknown = sorted(set(data) - set(registry))
-    _check(not unknown, f"{section}.{unknown[0]}" if unknown else section, f"unknown family (valid: {', '.join(registry)})")
-    return {name: from_dict(registry[name], cfg, f"{section}.{name}") for name, cfg in data.items()}
+    _check(
+        not unknown,
+        f"{section}.{unknown[0]}" if unknown else section,
+        f"unknown family (valid: {', '.join(registry)})",
+    )
+    return {
+        name: from_dict(registry[name], cfg, f"{section}.{name}") for name, cfg in data.items()
+    }
 
 
 def parse_params(raw: Any) -> Params:
@@ -159,7 +192,11 @@ def parse_params(raw: Any) -> Params:
     _check(isinstance(raw, dict), "params.yaml", "top level must be a mapping")
     expected = [*SECTIONS, "train", "translate"]
     unknown = sorted(set(raw) - set(expected))
-    _check(not unknown, unknown[0] if unknown else "", f"unknown section (valid: {', '.join(expected)})")
+    _check(
+        not unknown,
+        unknown[0] if unknown else "",
+        f"unknown section (valid: {', '.join(expected)})",
+    )
     missing = [s for s in expected if s not in raw]
     _check(not missing, missing[0] if missing else "", "missing section")
     sections = {name: from_dict(cls, raw[name], name) for name, cls in SECTIONS.items()}

@@ -68,3 +68,11 @@ def test_load_params_invalid_yaml(tmp_path: Path) -> None:
 def test_load_params_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ParamsError, match="params file not found"):
         load_params(tmp_path / "nope.yaml")
+
+
+def test_family_range_error_names_the_family_key(raw: dict) -> None:
+    bad = copy.deepcopy(raw)
+    bad["translate"]["seq2seq"]["units"] = 0
+    with pytest.raises(ParamsError) as err:
+        parse_params(bad)
+    assert str(err.value) == "params: translate.seq2seq.units: must be > 0, got 0"
