@@ -25,7 +25,7 @@ from pathlib import Path
 from stages.common.archive import ArchiveError, extract_zip_member, verify_imdb
 from stages.common.checksums import ChecksumError, check_digest, sha256_file
 from stages.common.fetch import FetchError, fetch, mirror_from_env
-from stages.common.io import atomic_path
+from stages.common.io import OutputError, atomic_path, output_error
 from stages.common.logs import setup_logging
 from stages.common.params import Params, ParamsError, load_params
 from stages.common.paths import RAW_DIR
@@ -57,8 +57,12 @@ def glove_file(dim: int) -> str:
 @contextlib.contextmanager
 def _scratch(out: Path) -> Iterator[Path]:
     """A temp directory beside ``out`` (same file system, git-ignored name), always removed."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f".{out.name}.tmp-download-", dir=out.parent) as tmp:
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        scratch = tempfile.TemporaryDirectory(prefix=f".{out.name}.tmp-download-", dir=out.parent)
+    except OSError as exc:
+        raise output_error(out, exc) from exc
+    with scratch as tmp:
         yield Path(tmp)
 
 
@@ -223,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         params = load_params() if args.dataset == "glove" else None
         run(args.dataset, params, sources=load_sources(), mirror=mirror)
     except (ParamsError, SourcesError, FetchError, ArchiveError, ChecksumError,
-            GloveFormatError) as exc:
+            GloveFormatError, OutputError) as exc:
         log.error("download %s failed: %s", args.dataset, exc)
         return 1
     return 0

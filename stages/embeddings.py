@@ -28,7 +28,7 @@ from typing import NoReturn
 import numpy as np
 import pandas as pd
 
-from stages.common.io import atomic_path, atomic_write_json
+from stages.common.io import OutputError, atomic_path, atomic_write_json
 from stages.common.logs import setup_logging
 from stages.common.params import Params, ParamsError, load_params
 from stages.common.paths import METRICS_DIR, PREPARED_DIR, RAW_DIR
@@ -235,7 +235,9 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging()
     try:
         run(load_params())
-    except (ParamsError, VectorizedFormatError, GloveFormatError, EmbeddingsError) as exc:
+    except (
+        ParamsError, VectorizedFormatError, GloveFormatError, EmbeddingsError, OutputError
+    ) as exc:
         log.error("%s", exc)
         return 1
     return 0

@@ -20,7 +20,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from stages.common.archive import IMDB_ROOT, ArchiveError, iter_imdb_reviews
-from stages.common.io import atomic_path, atomic_write_json
+from stages.common.io import OutputError, atomic_path, atomic_write_json
 from stages.common.logs import setup_logging
 from stages.common.params import Params, ParamsError, load_params
 from stages.common.paths import METRICS_DIR, PREPARED_DIR, RAW_DIR
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging()
     try:
         run(load_params())
-    except (ParamsError, ArchiveError, PrepareImdbError) as exc:
+    except (ParamsError, ArchiveError, PrepareImdbError, OutputError) as exc:
         log.error("%s", exc)
         return 1
     return 0

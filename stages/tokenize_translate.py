@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from stages.common.charvocab import ENGLISH, CharVocab
-from stages.common.io import atomic_path, atomic_write_json
+from stages.common.io import OutputError, atomic_path, atomic_write_json
 from stages.common.logs import setup_logging
 from stages.common.paths import METRICS_DIR, PREPARED_DIR, RAW_DIR
 
@@ -34,7 +34,8 @@ def read_pairs(path: Path) -> tuple[list[str], list[str]]:
 
     Raises:
         TranslateDataError: a row without exactly 2 fields, an empty field, an English character
-            outside a-z, a repeated English word, invalid UTF-8, or no rows at all.
+            outside a-z, a repeated English word, invalid UTF-8, a field the csv module rejects
+            (over 131,072 characters), or no rows at all.
     """
     english: list[str] = []
     korean: list[str] = []
@@ -56,6 +57,8 @@ def read_pairs(path: Path) -> tuple[list[str], list[str]]:
         raise TranslateDataError(
             f"{path}: not valid UTF-8 ({exc.reason} at byte {exc.start})"
         ) from exc
+    except csv.Error as exc:  # e.g. a field over the csv module's 131,072-character limit
+        raise TranslateDataError(f"{path}:{reader.line_num}: {exc}") from exc
     if not english:
         raise TranslateDataError(f"{path}: no rows")
     return english, korean
@@ -112,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging()
     try:
         run()
-    except TranslateDataError as exc:
+    except (TranslateDataError, OutputError) as exc:
         log.error("%s", exc)
         return 1
     return 0

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from stages.common.io import atomic_path, atomic_write_json
+from stages.common.io import OutputError, atomic_path, atomic_write_json
 from stages.common.logs import setup_logging
 from stages.common.params import Params, ParamsError, load_params
 from stages.common.paths import METRICS_DIR, PREPARED_DIR
@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging()
     try:
         run(load_params())
-    except (ParamsError, VectorizeError, VectorizedFormatError) as exc:
+    except (ParamsError, VectorizeError, VectorizedFormatError, OutputError) as exc:
         log.error("%s", exc)
         return 1
     return 0

@@ -1,9 +1,11 @@
 """Obtain an input file: copy it from the offline mirror, or download it over HTTP.
 
 The mirror (``$NLP_DATA_MIRROR``) is looked up by the official file name. Downloads stream with
-a progress bar, retry connection errors and 5xx answers with backoff, and reject anything but a
-complete 200 answer with a binary body. Either way the file is written through ``atomic_path``:
-a failed or interrupted transfer leaves nothing at ``dest``.
+a progress bar, retry connection errors, stalls (read timeout) and 5xx answers with backoff, and
+reject anything but a complete 200 answer with a binary body (an HTML page is recognized by its
+Content-Type or its first bytes). A retry restarts the transfer from the first byte. Either way
+the file is written through ``atomic_path``: a failed or interrupted transfer leaves nothing at
+``dest``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from stages.common.io import atomic_path
 
 MIRROR_ENV = "NLP_DATA_MIRROR"
 _CHUNK = 1 << 20
+_HTML_STARTS = (b"<!doctype html", b"<html")
 
 log = logging.getLogger(__name__)
 
@@ -60,12 +63,22 @@ def _check_response(url: str, resp: requests.Response) -> int | None:
         raise FetchError(f"{url}: HTTP {resp.status_code} {resp.reason}")
     content_type = resp.headers.get("Content-Type", "")
     if content_type.split(";")[0].strip().lower() == "text/html":
-        raise FetchError(
-            f"{url}: got an HTML page (Content-Type: {content_type}) instead of the data file; "
-            "the URL may have moved or need a login"
-        )
+        raise _html_page(url, content_type)
     length = resp.headers.get("Content-Length")
     return int(length) if length and length.isdigit() else None
+
+
+def _html_page(url: str, content_type: str) -> FetchError:
+    return FetchError(
+        f"{url}: got an HTML page (Content-Type: {content_type}) instead of the data file; "
+        "the URL may have moved or need a login"
+    )
+
+
+def _looks_like_html(chunk: bytes) -> bool:
+    """True if a body starts like an HTML page (no input file does; some servers send error or
+    login pages with a binary Content-Type)."""
+    return chunk[:64].lstrip().lower().startswith(_HTML_STARTS)
 
 
 def _download_once(url: str, filename: str, dest: Path, timeout: tuple[float, float]) -> None:
@@ -80,6 +93,8 @@ def _download_once(url: str, filename: str, dest: Path, timeout: tuple[float, fl
                 desc=filename, file=sys.stderr, mininterval=1.0,
             ) as bar:
                 for chunk in resp.iter_content(_CHUNK):
+                    if not received and _looks_like_html(chunk):
+                        raise _html_page(url, resp.headers.get("Content-Type", ""))
                     fh.write(chunk)
                     received += len(chunk)
                     bar.update(len(chunk))

@@ -1,12 +1,14 @@
 """Atomic writes: a temp file in the target directory, fsync, then ``os.replace``.
 
 A crash or SIGKILL leaves at most a hidden ``.<name>.tmp-*`` file beside the target, never a
-half-written target that DVC could cache or a later stage could read.
+half-written target that DVC could cache or a later stage could read. A failure to write (full or
+read-only disk, a missing or non-directory parent) raises ``OutputError`` naming the target.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -15,6 +17,20 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+# errno values that can only mean the write itself failed (not e.g. a missing input file).
+_WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
+
+
+class OutputError(ValueError):
+    """An output could not be written; the message names the target and the system error."""
+
+
+def output_error(target: Path, exc: OSError) -> OutputError:
+    """The ``OutputError`` for ``target`` from the ``OSError`` that stopped writing it."""
+    if isinstance(exc, FileExistsError):  # mkdir met a file where a directory should be
+        return OutputError(f"cannot write {target}: {exc.filename} is not a directory")
+    return OutputError(f"cannot write {target}: {exc}")
+
 
 @contextlib.contextmanager
 def atomic_path(target: Path, *, suffix: str = "") -> Iterator[Path]:
@@ -22,21 +38,50 @@ def atomic_path(target: Path, *, suffix: str = "") -> Iterator[Path]:
 
     Works for files and directories. ``suffix`` keeps extensions that writers insist on
     (Keras needs ``.keras``, numpy appends ``.npy``).
+
+    Raises:
+        OutputError: the temp path cannot be created or moved onto ``target``, or the block
+            failed for lack of space or a read-only file system. Other errors of the block
+            propagate unchanged. Either way the temp path is removed and ``target`` is untouched.
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    except OSError as exc:
+        raise output_error(target, exc) from exc
     path = tmp / f"out{suffix}"
     try:
-        yield path
-        if path.is_file():
-            with open(path, "rb") as fh:
-                os.fsync(fh.fileno())
-        if target.is_dir() and not target.is_symlink():
-            shutil.rmtree(target)
-        os.replace(path, target)
+        try:
+            yield path
+        except OSError as exc:
+            if exc.errno in _WRITE_ERRNOS:
+                raise output_error(target, exc) from exc
+            raise
+        try:
+            _publish(path, target, aside=tmp / "previous")
+        except OSError as exc:
+            raise output_error(target, exc) from exc
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _publish(path: Path, target: Path, *, aside: Path) -> None:
+    """Move ``path`` onto ``target``; an existing directory is first renamed to ``aside``."""
+    if path.is_file():
+        with open(path, "rb") as fh:
+            os.fsync(fh.fileno())
+    if not (target.is_dir() and not target.is_symlink()):
+        os.replace(path, target)
+        return
+    # os.replace cannot replace a non-empty directory: move the old one aside (the caller
+    # deletes it), and put it back if the new one cannot take its place.
+    os.replace(target, aside)
+    try:
+        os.replace(path, target)
+    except OSError:
+        os.replace(aside, target)
+        raise
 
 
 def atomic_write_bytes(target: Path, data: bytes) -> None:

@@ -37,7 +37,8 @@ def standardize(text: tf.Tensor) -> tf.Tensor:
     """Lowercase, turn ``<br />`` line breaks into spaces and strip ASCII punctuation.
 
     Line breaks become spaces before punctuation is stripped, so ``end.<br />The`` gives
-    ``end the`` rather than ``endbr the``. Lowercasing is Unicode-aware (``É`` -> ``é``).
+    ``end the`` rather than ``endbr the``. Lowercasing is Unicode-aware (``É`` -> ``é``); invalid
+    UTF-8 becomes U+FFFD and a NUL byte a space.
 
     Args:
         text: string tensor of any shape.
@@ -45,6 +46,8 @@ def standardize(text: tf.Tensor) -> tf.Tensor:
     Returns:
         The standardized string tensor, same shape.
     """
+    # Unicode-aware lowercasing drops everything from a NUL byte on: make NUL a space.
+    text = tf.strings.regex_replace(text, r"\x00", " ")
     text = tf.strings.lower(text, encoding="utf-8")
     text = tf.strings.regex_replace(text, _LINE_BREAK, " ")
     return tf.strings.regex_replace(text, _PUNCTUATION, "")

@@ -260,6 +260,26 @@ def test_download_translate_over_http(raw):
     assert out.read_bytes() == CSV
 
 
+def test_download_imdb_body_cut_without_content_length_is_reported_as_truncated(raw, tmp_path):
+    # Without Content-Length a dropped connection looks like a complete body to HTTP; the
+    # archive check must catch it and say where the file came from.
+    reviews = imdb_reviews()
+    tar = write_imdb_tar(tmp_path / "aclImdb_v1.tar.gz", reviews).read_bytes()
+    route = Route(tar, send_length=False, drop_first=1)
+    with serve({"/aclImdb_v1.tar.gz": route}) as server:
+        url = server.url("/aclImdb_v1.tar.gz")
+        source = ImdbSource(url=url, filename="aclImdb_v1.tar.gz", reviews_per_class=2,
+                            fingerprint=readme_fingerprint(reviews))
+        out = raw / "aclImdb_v1.tar.gz"
+        with pytest.raises(ArchiveError, match=r"aclImdb_v1.tar.gz: truncated or corrupt tar.gz: "
+                           rf".* \(fetched from {re.escape(url)}\)$"):
+            download.download_imdb(source, mirror=None, out=out)
+        _assert_nothing_left(out)
+        download.download_imdb(source, mirror=None, out=out)  # the next run gets it whole
+    assert out.read_bytes() == tar
+    assert [p.name for p in raw.iterdir()] == ["aclImdb_v1.tar.gz"]
+
+
 def test_main_fails_with_exit_code_1_and_logs(monkeypatch, tmp_path, capsys):
     empty = tmp_path / "empty-mirror"
     empty.mkdir()

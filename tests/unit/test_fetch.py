@@ -25,6 +25,9 @@ def server():
         "/missing.bin": Route(b"no", status=404),
         "/page.bin": Route(b"<html>login</html>", content_type="text/html; charset=utf-8"),
         "/short.bin": Route(BODY[:1000], length=5000),
+        "/dropped-once.bin": Route(BODY, drop_first=1),
+        "/stall.bin": Route(BODY, stall_at=1000),
+        "/disguised.bin": Route(b"\n  <!DOCTYPE html><html>Sign in</html>"),
     }
     with serve(routes) as srv:
         yield srv
@@ -86,6 +89,34 @@ def test_fetch_http_short_body_fails(server, tmp_path):
     with pytest.raises(FetchError, match=pattern):
         fetch(url, "short.bin", dest, mirror=None, **FAST)
     assert server.hits["/short.bin"] == 3
+    _assert_nothing_left(dest)
+
+
+def test_fetch_http_dropped_connection_restarts_from_first_byte(server, tmp_path):
+    dest = tmp_path / "dropped-once.bin"
+    fetch(server.url("/dropped-once.bin"), "dropped-once.bin", dest, mirror=None, **FAST)
+    assert server.hits["/dropped-once.bin"] == 2
+    assert dest.read_bytes() == BODY  # not the first half followed by the whole body
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dropped-once.bin"]
+
+
+def test_fetch_http_stalled_body_times_out(server, tmp_path):
+    dest = tmp_path / "stall.bin"
+    url = server.url("/stall.bin")
+    pattern = rf"^{re.escape(url)}: failed after 2 attempts: ConnectionError: .*Read timed out"
+    with pytest.raises(FetchError, match=pattern):
+        fetch(url, "stall.bin", dest, mirror=None, timeout=(1.0, 0.3), tries=2, backoff=0.01)
+    assert server.hits["/stall.bin"] == 2
+    _assert_nothing_left(dest)
+
+
+def test_fetch_http_rejects_html_body_with_binary_content_type(server, tmp_path):
+    dest = tmp_path / "disguised.bin"
+    url = server.url("/disguised.bin")
+    pattern = rf"^{re.escape(url)}: got an HTML page \(Content-Type: application/octet-stream\)"
+    with pytest.raises(FetchError, match=pattern):
+        fetch(url, "disguised.bin", dest, mirror=None, **FAST)
+    assert server.hits["/disguised.bin"] == 1
     _assert_nothing_left(dest)
 
 
