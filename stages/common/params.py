@@ -150,6 +150,126 @@ class TranslatorParams:
 
 
 @dataclass(frozen=True)
+class NeuralClassifierParams:
+    """Fields shared by the neural sentiment families (``train.<family>``)."""
+
+    seed: int
+    vocab_size: int  # top-k ids of vocab.tsv, pad and [UNK] included; rarer ids become [UNK]
+    seq_len: int
+    padding: Literal["pre", "post"]  # where the zeros go
+    truncating: Literal["pre", "post"]  # "pre" drops the start of long reviews, keeps the end
+    epochs: int
+    batch_size: int
+    optimizer: Literal["adam", "rmsprop"]
+    learning_rate: float
+    patience: int | None  # early stopping on val accuracy, best weights kept; null: final weights
+    jit_compile: bool  # XLA; Keras' default "auto" does not enable it on CPU
+
+    def __post_init__(self) -> None:
+        # ValueError (not ParamsError): from_dict prefixes it with "train.<family>".
+        for name in ("seq_len", "epochs", "batch_size", "learning_rate"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name}: must be > 0, got {getattr(self, name)!r}")
+        if self.vocab_size < 3:
+            raise ValueError(f"vocab_size: must be >= 3 (pad, [UNK], a word), got {self.vocab_size}")
+        if self.patience is not None and self.patience < 1:
+            raise ValueError(f"patience: must be >= 1 or null, got {self.patience}")
+
+
+def _check_sizes(obj: Any, *names: str) -> None:
+    for name in names:
+        if getattr(obj, name) <= 0:
+            raise ValueError(f"{name}: must be > 0, got {getattr(obj, name)!r}")
+
+
+def _check_dropout(value: float) -> None:
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"dropout: must be in [0, 1), got {value}")
+
+
+@dataclass(frozen=True)
+class TransformerSeedParams(NeuralClassifierParams):
+    """The seed transformer: token + learned position embedding, one BatchNorm encoder block."""
+
+    embed_dim: int
+    num_heads: int
+    key_dim: int
+    ff_dim: int
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_sizes(self, "embed_dim", "num_heads", "key_dim", "ff_dim")
+
+
+@dataclass(frozen=True)
+class LstmParams(NeuralClassifierParams):
+    """Embedding -> LSTM -> Dense sigmoid."""
+
+    embed_dim: int
+    units: int
+    dropout: float
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_sizes(self, "embed_dim", "units")
+        _check_dropout(self.dropout)
+
+
+@dataclass(frozen=True)
+class GloveBilstmParams(NeuralClassifierParams):
+    """GloVe Embedding (data/prepared/embeddings.npy) -> Bidirectional LSTM -> Dense sigmoid."""
+
+    units: int
+    dropout: float
+    frozen_epochs: int  # warm-up epochs with GloVe frozen, then fine-tuned (counted in epochs)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_sizes(self, "units")
+        _check_dropout(self.dropout)
+        if not 0 <= self.frozen_epochs <= self.epochs:
+            raise ValueError(f"frozen_epochs: must be in [0, epochs], got {self.frozen_epochs}")
+
+
+@dataclass(frozen=True)
+class TransformerParams(NeuralClassifierParams):
+    """PositionalEmbedding -> TransformerEncoder (LayerNorm) -> pooling -> Dense sigmoid."""
+
+    embed_dim: int
+    num_heads: int
+    ff_dim: int
+    position: Literal["learned", "sinusoidal", "none"]
+    dropout: float
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_sizes(self, "embed_dim", "num_heads", "ff_dim")
+        _check_dropout(self.dropout)
+        if self.embed_dim % self.num_heads:
+            raise ValueError(
+                f"embed_dim: {self.embed_dim} is not a multiple of num_heads={self.num_heads}"
+            )
+
+
+@dataclass(frozen=True)
+class TfidfLogregParams:
+    """TfidfVectorizer (word n-grams) + LogisticRegression on the prepared review texts."""
+
+    seed: int
+    ngram_max: int  # n-grams 1..ngram_max
+    min_df: int
+    max_features: int | None  # null: every n-gram seen in >= min_df training reviews
+    sublinear_tf: bool
+    C: float
+    max_iter: int
+
+    def __post_init__(self) -> None:
+        _check_sizes(self, "ngram_max", "min_df", "C", "max_iter")
+        if self.max_features is not None and self.max_features < 1:
+            raise ValueError(f"max_features: must be >= 1 or null, got {self.max_features}")
+
+
+@dataclass(frozen=True)
 class Params:
     """The whole of ``params.yaml``."""
 
@@ -167,7 +287,13 @@ SECTIONS: dict[str, type] = {
 }
 
 # One dataclass per model family, keyed by the family name used in params.yaml and dvc.yaml.
-CLASSIFIER_FAMILIES: dict[str, type] = {}
+CLASSIFIER_FAMILIES: dict[str, type] = {
+    "transformer_seed": TransformerSeedParams,
+    "lstm": LstmParams,
+    "glove_bilstm": GloveBilstmParams,
+    "transformer": TransformerParams,
+    "tfidf_logreg": TfidfLogregParams,
+}
 TRANSLATOR_FAMILIES: dict[str, type] = {
     "seq2seq": TranslatorParams,
     "seq2seq_attention": TranslatorParams,

@@ -1,0 +1,139 @@
+"""Pure builders of the sentiment families: ``build_<family>(cfg, *, vocab_size, embeddings)``.
+
+Each returns an uncompiled functional model with input ``token_ids`` (int32 ``[batch, seq_len]``,
+0 = padding) and output ``sentiment``: P(positive) of shape ``[batch, 1]``, except
+``transformer_seed``, which keeps the seed's 2-way softmax (``[batch, 2]``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import keras
+import numpy as np
+from keras import layers
+
+from stages.common.params import (
+    GloveBilstmParams,
+    LstmParams,
+    NeuralClassifierParams,
+    TransformerParams,
+    TransformerSeedParams,
+)
+from stages.models.layers import PositionalEmbedding, TransformerEncoder
+
+INPUT_NAME = "token_ids"
+OUTPUT_NAME = "sentiment"
+GLOVE_LAYER = "glove"
+
+
+def _input(cfg: NeuralClassifierParams) -> keras.KerasTensor:
+    return keras.Input(shape=(cfg.seq_len,), dtype="int32", name=INPUT_NAME)
+
+
+def _sigmoid_head(x: keras.KerasTensor, dropout: float) -> keras.KerasTensor:
+    if dropout:
+        x = layers.Dropout(dropout, name="head_dropout")(x)
+    return layers.Dense(1, activation="sigmoid", name=OUTPUT_NAME)(x)
+
+
+def build_transformer_seed(
+    cfg: TransformerSeedParams, *, vocab_size: int, embeddings: np.ndarray | None = None
+) -> keras.Model:
+    """The seed: embedding + learned positions, MHA + add & BatchNorm, FFN + add & BatchNorm,
+    global average pooling, Dense(2) softmax."""
+    inputs = _input(cfg)
+    x = PositionalEmbedding(cfg.seq_len, vocab_size, cfg.embed_dim, name="embedding")(inputs)
+    x = TransformerEncoder(
+        cfg.embed_dim, cfg.num_heads, cfg.ff_dim, key_dim=cfg.key_dim, norm="batch", name="encoder"
+    )(x)
+    x = layers.GlobalAveragePooling1D(name="pool")(x)
+    outputs = layers.Dense(2, activation="softmax", name=OUTPUT_NAME)(x)
+    return keras.Model(inputs, outputs, name="transformer_seed")
+
+
+def build_lstm(
+    cfg: LstmParams, *, vocab_size: int, embeddings: np.ndarray | None = None
+) -> keras.Model:
+    """Embedding -> LSTM (last state) -> Dense sigmoid.
+
+    No padding mask: with ``padding: pre`` the zeros come first and the last state has read the
+    whole review, while a mask would cost the LSTM its fast path.
+    """
+    inputs = _input(cfg)
+    x = layers.Embedding(vocab_size, cfg.embed_dim, name="embedding")(inputs)
+    x = layers.LSTM(cfg.units, name="lstm")(x)
+    return keras.Model(inputs, _sigmoid_head(x, cfg.dropout), name="lstm")
+
+
+def build_glove_bilstm(
+    cfg: GloveBilstmParams, *, vocab_size: int, embeddings: np.ndarray | None = None
+) -> keras.Model:
+    """GloVe-initialised Embedding (layer ``glove``) -> Bidirectional LSTM -> Dense sigmoid.
+
+    Args:
+        embeddings: ``[>= vocab_size, dim]`` GloVe matrix; rows ``>= vocab_size`` are unused.
+
+    Raises:
+        ValueError: ``embeddings`` is missing or has fewer rows than ``vocab_size``.
+    """
+    if embeddings is None or embeddings.ndim != 2 or embeddings.shape[0] < vocab_size:
+        shape = None if embeddings is None else embeddings.shape
+        raise ValueError(f"glove_bilstm needs a [>= {vocab_size}, dim] matrix, got {shape}")
+    inputs = _input(cfg)
+    glove = layers.Embedding(vocab_size, embeddings.shape[1], name=GLOVE_LAYER)
+    x = glove(inputs)
+    glove.set_weights([embeddings[:vocab_size]])
+    x = layers.Bidirectional(layers.LSTM(cfg.units), name="bilstm")(x)
+    return keras.Model(inputs, _sigmoid_head(x, cfg.dropout), name="glove_bilstm")
+
+
+def build_transformer(
+    cfg: TransformerParams, *, vocab_size: int, embeddings: np.ndarray | None = None
+) -> keras.Model:
+    """PositionalEmbedding -> TransformerEncoder (LayerNorm) -> average pooling -> Dense sigmoid.
+
+    Average rather than DLwP's max pooling: both ignore the padding mask here (no mask is
+    computed), and the mean dilutes padded positions instead of letting one dominate.
+    """
+    inputs = _input(cfg)
+    x = PositionalEmbedding(
+        cfg.seq_len, vocab_size, cfg.embed_dim, position=cfg.position, name="embedding"
+    )(inputs)
+    x = TransformerEncoder(
+        cfg.embed_dim, cfg.num_heads, cfg.ff_dim, dropout=cfg.dropout, name="encoder"
+    )(x)
+    x = layers.GlobalAveragePooling1D(name="pool")(x)
+    return keras.Model(inputs, _sigmoid_head(x, cfg.dropout), name="transformer")
+
+
+BUILDERS: dict[str, Callable[..., keras.Model]] = {
+    "transformer_seed": build_transformer_seed,
+    "lstm": build_lstm,
+    "glove_bilstm": build_glove_bilstm,
+    "transformer": build_transformer,
+}
+
+
+def make_optimizer(cfg: NeuralClassifierParams) -> keras.optimizers.Optimizer:
+    """The optimizer named by ``cfg.optimizer`` at ``cfg.learning_rate``."""
+    classes: dict[str, Any] = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop}
+    return classes[cfg.optimizer](learning_rate=cfg.learning_rate)
+
+
+def compile_model(model: keras.Model, cfg: NeuralClassifierParams) -> keras.Model:
+    """Compile with the family's optimizer; sparse CE for a softmax head, BCE for a sigmoid."""
+    softmax = model.output_shape[-1] > 1
+    model.compile(
+        optimizer=make_optimizer(cfg),
+        loss="sparse_categorical_crossentropy" if softmax else "binary_crossentropy",
+        metrics=["accuracy"],
+        jit_compile=cfg.jit_compile,
+    )
+    return model
+
+
+def positive_probability(predictions: np.ndarray) -> np.ndarray:
+    """P(positive) from a model's output: the sigmoid column or the softmax's class-1 column."""
+    return predictions[:, -1].astype(np.float64)

@@ -1,0 +1,172 @@
+"""Custom Keras layers of the sentiment families, registered so a saved ``.keras`` reloads.
+
+Importing this module registers the layers; ``stages.models`` imports it, so
+``keras.models.load_model(path)`` works in any process that imported ``stages.models``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import keras
+from keras import layers, ops
+
+PACKAGE = "stages"
+POSITIONS = ("learned", "sinusoidal", "none")
+NORMS = ("batch", "layer")
+
+
+def sinusoidal_table(length: int, dim: int) -> Any:
+    """Fixed encoding of "Attention is all you need": sin on even, cos on odd channels."""
+    pos = ops.cast(ops.arange(length), "float32")[:, None]
+    i = ops.cast(ops.arange(dim), "float32")[None, :]
+    rates = ops.exp(-math.log(10000.0) * (2.0 * ops.floor(i / 2.0)) / dim)
+    angles = pos * rates
+    even = ops.equal(ops.mod(ops.arange(dim), 2), 0)[None, :]
+    return ops.where(even, ops.sin(angles), ops.cos(angles))
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class PositionalEmbedding(layers.Layer):
+    """Token embedding plus a position encoding (learned, sinusoidal, or none).
+
+    Args:
+        sequence_length: Fixed input length (positions ``0..sequence_length-1``).
+        input_dim: Vocabulary size.
+        output_dim: Embedding width.
+        position: ``"learned"`` (an ``Embedding(sequence_length, output_dim)``),
+            ``"sinusoidal"`` (fixed sin/cos table) or ``"none"``.
+        mask_zero: Emit a padding mask for token id 0.
+    """
+
+    def __init__(
+        self,
+        sequence_length: int,
+        input_dim: int,
+        output_dim: int,
+        position: str = "learned",
+        mask_zero: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if position not in POSITIONS:
+            raise ValueError(f"position must be one of {POSITIONS}, got {position!r}")
+        self.sequence_length = sequence_length
+        self.input_dim = input_dim
+        self.output_dim = output_dim
+        self.position = position
+        self.mask_zero = mask_zero
+        self.token_embedding = layers.Embedding(input_dim, output_dim, name="token_embedding")
+        self.position_embedding = (
+            layers.Embedding(sequence_length, output_dim, name="position_embedding")
+            if position == "learned"
+            else None
+        )
+
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
+        self.token_embedding.build(input_shape)
+        if self.position_embedding is not None:
+            self.position_embedding.build((self.sequence_length,))
+        self.built = True
+
+    def call(self, inputs: Any) -> Any:
+        x = self.token_embedding(inputs)
+        length = ops.shape(inputs)[-1]
+        if self.position == "learned":
+            x = x + self.position_embedding(ops.arange(length))
+        elif self.position == "sinusoidal":
+            x = x + ops.cast(sinusoidal_table(length, self.output_dim), x.dtype)
+        return x
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        return ops.not_equal(inputs, 0) if self.mask_zero else None
+
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
+        return (*input_shape, self.output_dim)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "sequence_length": self.sequence_length,
+            "input_dim": self.input_dim,
+            "output_dim": self.output_dim,
+            "position": self.position,
+            "mask_zero": self.mask_zero,
+        }
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class TransformerEncoder(layers.Layer):
+    """Post-norm encoder block: self-attention, add & norm, feed-forward, add & norm.
+
+    Args:
+        embed_dim: Width of inputs and outputs.
+        num_heads: Attention heads.
+        ff_dim: Hidden width of the feed-forward block (ReLU), projected back to ``embed_dim``.
+        key_dim: Per-head key width; ``None`` means ``embed_dim // num_heads``.
+        norm: ``"layer"`` (LayerNormalization) or ``"batch"`` (BatchNormalization, as the seed).
+        dropout: Dropout on attention weights and on both residual branches.
+    """
+
+    def __init__(
+        self,
+        embed_dim: int,
+        num_heads: int,
+        ff_dim: int,
+        key_dim: int | None = None,
+        norm: str = "layer",
+        dropout: float = 0.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if norm not in NORMS:
+            raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+        self.embed_dim = embed_dim
+        self.num_heads = num_heads
+        self.ff_dim = ff_dim
+        self.key_dim = key_dim
+        self.norm = norm
+        self.dropout = dropout
+        self.supports_masking = True
+        self.attention = layers.MultiHeadAttention(
+            num_heads, key_dim or embed_dim // num_heads, dropout=dropout, name="attention"
+        )
+        self.ff_hidden = layers.Dense(ff_dim, activation="relu", name="ff_hidden")
+        self.ff_out = layers.Dense(embed_dim, name="ff_out")
+        norm_cls = layers.LayerNormalization if norm == "layer" else layers.BatchNormalization
+        self.norm_1 = norm_cls(name="norm_1")
+        self.norm_2 = norm_cls(name="norm_2")
+        self.drop_1 = layers.Dropout(dropout)
+        self.drop_2 = layers.Dropout(dropout)
+
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
+        self.attention.build(input_shape, input_shape)
+        self.ff_hidden.build(input_shape)
+        self.ff_out.build((*input_shape[:-1], self.ff_dim))
+        self.norm_1.build(input_shape)
+        self.norm_2.build(input_shape)
+        self.built = True
+
+    def call(self, inputs: Any, mask: Any = None, training: bool | None = None) -> Any:
+        attention_mask = (
+            None if mask is None else ops.logical_and(mask[:, None, :], mask[:, :, None])
+        )
+        attended = self.attention(inputs, inputs, attention_mask=attention_mask, training=training)
+        x = self.norm_1(inputs + self.drop_1(attended, training=training), training=training)
+        ff = self.ff_out(self.ff_hidden(x))
+        return self.norm_2(x + self.drop_2(ff, training=training), training=training)
+
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "embed_dim": self.embed_dim,
+            "num_heads": self.num_heads,
+            "ff_dim": self.ff_dim,
+            "key_dim": self.key_dim,
+            "norm": self.norm,
+            "dropout": self.dropout,
+        }

@@ -1,0 +1,37 @@
+"""The ``tfidf_logreg`` family: TF-IDF word n-grams + logistic regression (scikit-learn)."""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+
+from stages.common.params import TfidfLogregParams
+from stages.common.text import standardize
+
+# Texts arrive standardized (``standardize_texts``): tokens are the whitespace-separated words.
+TOKEN_PATTERN = r"\S+"
+
+
+def standardize_texts(texts: list[str]) -> list[str]:
+    """The pipeline's one text standard (lowercase, ``<br />`` -> space, no punctuation)."""
+    out = standardize(tf.constant(texts, dtype=tf.string)).numpy()
+    return [t.decode("utf-8") for t in np.asarray(out).ravel()]
+
+
+def build_tfidf_logreg(cfg: TfidfLogregParams) -> Pipeline:
+    """Unfitted ``Pipeline(tfidf, logreg)`` over standardized texts, P(positive) via
+    ``predict_proba``."""
+    tfidf = TfidfVectorizer(
+        lowercase=False,
+        token_pattern=TOKEN_PATTERN,
+        ngram_range=(1, cfg.ngram_max),
+        min_df=cfg.min_df,
+        max_features=cfg.max_features,
+        sublinear_tf=cfg.sublinear_tf,
+        dtype=np.float32,
+    )
+    logreg = LogisticRegression(C=cfg.C, max_iter=cfg.max_iter, random_state=cfg.seed)
+    return Pipeline([("tfidf", tfidf), ("logreg", logreg)])
