@@ -9,7 +9,8 @@ Outputs: ``data/raw/aclImdb_v1.tar.gz`` (verified, not extracted),
 Params: ``base.glove_dim`` (glove only).
 
 Downloads land in a hidden scratch directory beside the output, removed on exit; a failed
-verification therefore leaves neither the output nor temp files behind.
+verification therefore leaves neither the output nor temp files behind (a SIGKILL leaves the
+git-ignored scratch directory, which the next run removes).
 """
 
 from __future__ import annotations
@@ -18,14 +19,14 @@ import argparse
 import contextlib
 import logging
 import os
-import tempfile
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 from stages.common.archive import ArchiveError, extract_zip_member, verify_imdb
 from stages.common.checksums import ChecksumError, check_digest, sha256_file
 from stages.common.fetch import FetchError, fetch, mirror_from_env
-from stages.common.io import OutputError, atomic_path, output_error
+from stages.common.io import OutputError, atomic_path, make_temp_dir, output_error
 from stages.common.logs import setup_logging
 from stages.common.params import Params, ParamsError, load_params
 from stages.common.paths import RAW_DIR
@@ -56,14 +57,19 @@ def glove_file(dim: int) -> str:
 
 @contextlib.contextmanager
 def _scratch(out: Path) -> Iterator[Path]:
-    """A temp directory beside ``out`` (same file system, git-ignored name), always removed."""
+    """A temp directory beside ``out`` (same file system, git-ignored name), removed on exit.
+
+    A killed download leaves it behind; the next download of ``out`` removes it.
+    """
+    scratch = make_temp_dir(out, tag="download-")
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        scratch = tempfile.TemporaryDirectory(prefix=f".{out.name}.tmp-download-", dir=out.parent)
-    except OSError as exc:
-        raise output_error(out, exc) from exc
-    with scratch as tmp:
-        yield Path(tmp)
+        yield scratch
+    except OutputError as exc:
+        if isinstance(exc.__cause__, OSError):  # name the output, not a file in the scratch
+            raise output_error(out, exc.__cause__) from exc.__cause__
+        raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 @contextlib.contextmanager

@@ -76,11 +76,12 @@ def write_sources(repo: Path, sources: dict) -> None:
     (repo / "stages" / "sources.yaml").write_text(yaml.safe_dump(sources), encoding="utf-8")
 
 
-def tiny_translators(repo: Path, *families: str) -> None:
-    """Keep only ``families`` in the copy's ``translate:`` params, each at ``TINY_TRANSLATOR``."""
+def tiny_translators(repo: Path, *families: str, **overrides: int | float) -> None:
+    """Keep only ``families`` in the copy's ``translate:`` params, each at ``TINY_TRANSLATOR``
+    updated with ``overrides``."""
     path = repo / "params.yaml"
     params = yaml.safe_load(path.read_text(encoding="utf-8"))
-    params["translate"] = {family: dict(TINY_TRANSLATOR) for family in families}
+    params["translate"] = {family: {**TINY_TRANSLATOR, **overrides} for family in families}
     path.write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
 
 

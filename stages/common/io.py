@@ -1,8 +1,9 @@
 """Atomic writes: a temp file in the target directory, fsync, then ``os.replace``.
 
-A crash or SIGKILL leaves at most a hidden ``.<name>.tmp-*`` file beside the target, never a
-half-written target that DVC could cache or a later stage could read. A failure to write (full or
-read-only disk, a missing or non-directory parent) raises ``OutputError`` naming the target.
+A crash or SIGKILL leaves at most a hidden, git-ignored ``.<name>.tmp-*`` directory beside the
+target, never a half-written target that DVC could cache or a later stage could read; the next
+write of the same target removes it. A failure to write (full or read-only disk, a missing or
+non-directory parent) raises ``OutputError`` naming the target.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import logging
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -19,6 +22,10 @@ from typing import Any
 
 # errno values that can only mean the write itself failed (not e.g. a missing input file).
 _WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
+# The random part of the names tempfile.mkdtemp creates.
+_RANDOM_PART = r"[a-z0-9_]{8}"
+
+log = logging.getLogger(__name__)
 
 
 class OutputError(ValueError):
@@ -29,7 +36,32 @@ def output_error(target: Path, exc: OSError) -> OutputError:
     """The ``OutputError`` for ``target`` from the ``OSError`` that stopped writing it."""
     if isinstance(exc, FileExistsError):  # mkdir met a file where a directory should be
         return OutputError(f"cannot write {target}: {exc.filename} is not a directory")
+    if exc.errno in _WRITE_ERRNOS:  # the temp file names in str(exc) would only confuse
+        return OutputError(f"cannot write {target}: [Errno {exc.errno}] {exc.strerror}")
     return OutputError(f"cannot write {target}: {exc}")
+
+
+def make_temp_dir(target: Path, *, tag: str = "") -> Path:
+    """Create the hidden directory ``.<target name>.tmp-<tag><random>`` beside ``target``.
+
+    Directories of that form left by a killed run (SIGKILL skips all clean-up) are removed
+    first: they can hold a partial download of hundreds of MB. This assumes one writer per
+    target at a time, which DVC's repo lock ensures for ``dvc repro``.
+
+    Raises:
+        OutputError: the parent directory cannot be created or written.
+    """
+    prefix = f".{target.name}.tmp-{tag}"
+    stale = re.compile(re.escape(prefix) + _RANDOM_PART)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        for old in target.parent.iterdir():
+            if stale.fullmatch(old.name) and old.is_dir() and not old.is_symlink():
+                log.warning("removing %s, left by an interrupted run", old)
+                shutil.rmtree(old)
+        return Path(tempfile.mkdtemp(prefix=prefix, dir=target.parent))
+    except OSError as exc:
+        raise output_error(target, exc) from exc
 
 
 @contextlib.contextmanager
@@ -45,11 +77,7 @@ def atomic_path(target: Path, *, suffix: str = "") -> Iterator[Path]:
             propagate unchanged. Either way the temp path is removed and ``target`` is untouched.
     """
     target = Path(target)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    except OSError as exc:
-        raise output_error(target, exc) from exc
+    tmp = make_temp_dir(target)
     path = tmp / f"out{suffix}"
     try:
         try:

@@ -1,5 +1,5 @@
 """Write failures (no space, read-only disk, a file where a directory should be) -> OutputError
-naming the target, the previous output intact, no temp debris."""
+naming the target, the previous output intact, no temp debris; debris of killed runs is removed."""
 
 from __future__ import annotations
 
@@ -78,3 +78,16 @@ def test_failed_directory_swap_restores_the_old_directory(tmp_path: Path, monkey
             (tmp / "weights.bin").write_bytes(b"new")
     assert [p.name for p in tmp_path.iterdir()] == ["model"]
     assert (target / "weights.bin").read_bytes() == b"old"
+
+
+def test_next_write_removes_temp_dirs_a_killed_run_left(tmp_path: Path, caplog) -> None:
+    stale = tmp_path / ".out.txt.tmp-k1ll3d_x"
+    stale.mkdir()
+    (stale / "out").write_bytes(b"partial")
+    others = [tmp_path / ".out.txt.tmp-download-abcd1234", tmp_path / ".other.txt.tmp-abcd1234",
+              tmp_path / ".out.txt.tmp-not-mkdtemp"]
+    for path in others:
+        path.mkdir()
+    atomic_write_text(tmp_path / "out.txt", "new")
+    assert sorted(tmp_path.iterdir()) == sorted([tmp_path / "out.txt", *others])
+    assert f"removing {stale}, left by an interrupted run" in caplog.text
