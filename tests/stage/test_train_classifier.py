@@ -1,0 +1,155 @@
+"""train_classifier.run on the synthetic fixture: outputs, metrics, MLflow run, determinism."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from stages import train_classifier
+from stages.common.metrics import compute_metrics
+from stages.common.params import ParamsError, parse_params
+from stages.common.paths import PARAMS_FILE
+from stages.common.tracking import TrackingError
+from tests.classifier_fixtures import SIZES, TINY, write_prepared
+
+METRIC_KEYS = {"accuracy", "precision", "recall", "f1", "roc_auc", "loss", "tn", "fp", "fn", "tp"}
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_prepared(tmp_path_factory.mktemp("prepared"))
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    return uri
+
+
+def tiny_params(**family_overrides: dict) -> object:
+    raw = yaml.safe_load(PARAMS_FILE.read_text(encoding="utf-8"))
+    raw["train"] = {f: {**cfg, **family_overrides.get(f, {})} for f, cfg in TINY.items()}
+    return parse_params(raw)
+
+
+def run(family: str, prepared: Path, out: Path, **overrides: dict) -> dict:
+    return train_classifier.run(
+        tiny_params(**{family: overrides}),
+        family,
+        inputs=train_classifier.Inputs(
+            prepared / "vectorized", prepared / "embeddings.npy", prepared / "imdb"
+        ),
+        outputs=train_classifier.Outputs(out / "models", out / "metrics", out / "plots"),
+    )
+
+
+def check_metrics_file(path: Path) -> dict:
+    metrics = json.loads(path.read_text())
+    assert METRIC_KEYS <= set(metrics)
+    assert metrics["tn"] + metrics["fp"] + metrics["fn"] + metrics["tp"] == SIZES["test"]
+    for key in ("accuracy", "precision", "recall", "f1", "roc_auc"):
+        assert 0.0 <= metrics[key] <= 1.0
+    assert metrics["loss"] > 0 and metrics["training_seconds"] > 0
+    return metrics
+
+
+def test_lstm_learns_writes_outputs_and_logs_one_mlflow_run(
+    prepared: Path, tmp_path: Path, store: str
+) -> None:
+    metrics = run("lstm", prepared, tmp_path)
+    assert metrics["accuracy"] >= 0.8  # chance is 0.5
+    assert check_metrics_file(tmp_path / "metrics" / "lstm.json") == pytest.approx(metrics)
+    assert (tmp_path / "models" / "lstm" / "model.keras").is_file()
+    preprocess = json.loads((tmp_path / "models" / "lstm" / "preprocess.json").read_text())
+    assert preprocess == {"vocab_size": 40, "seq_len": 24, "padding": "pre", "truncating": "pre"}
+    history = pd.read_csv(tmp_path / "plots" / "lstm_history.csv")
+    assert list(history["epoch"]) == list(range(TINY["lstm"]["epochs"]))
+    assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(history.columns)
+    assert (tmp_path / "plots" / "lstm_confusion.png").read_bytes()[:4] == b"\x89PNG"
+
+    client = MlflowClient(store)
+    (run_,) = client.search_runs([client.get_experiment_by_name("sentiment").experiment_id])
+    assert run_.info.run_name == "lstm" and run_.info.status == "FINISHED"
+    assert run_.data.params["units"] == "8" and run_.data.params["padding"] == "pre"
+    assert run_.data.tags["dvc_stage"] == "train@lstm"
+    assert len(run_.data.tags["dataset_fingerprint"]) == 64
+    assert run_.data.metrics["test_accuracy"] == pytest.approx(metrics["accuracy"])
+    val_steps = client.get_metric_history(run_.info.run_id, "val_accuracy")
+    assert [m.step for m in val_steps] == list(range(len(history)))
+    artifacts = {a.path for a in client.list_artifacts(run_.info.run_id, "plots")}
+    assert artifacts == {"plots/lstm_confusion.png"}
+    models = client.search_logged_models(experiment_ids=[run_.info.experiment_id])
+    assert [m.source_run_id for m in models] == [run_.info.run_id]
+
+
+def test_same_params_twice_give_the_same_metrics(
+    prepared: Path, tmp_path: Path, store: str
+) -> None:
+    first = run("transformer", prepared, tmp_path / "a")
+    second = run("transformer", prepared, tmp_path / "b")
+    assert first["accuracy"] > 0.7
+    for key in METRIC_KEYS:
+        assert first[key] == second[key], key
+
+
+def test_glove_bilstm_warms_up_frozen_then_fine_tunes(
+    prepared: Path, tmp_path: Path, store: str
+) -> None:
+    run("glove_bilstm", prepared, tmp_path, patience=None)
+    history = pd.read_csv(tmp_path / "plots" / "glove_bilstm_history.csv")
+    assert list(history["epoch"]) == [0, 1, 2]
+    check_metrics_file(tmp_path / "metrics" / "glove_bilstm.json")
+
+
+def test_tfidf_logreg_metrics_match_its_saved_pipeline(
+    prepared: Path, tmp_path: Path, store: str
+) -> None:
+    import joblib
+
+    from stages.models.tfidf import standardize_texts
+
+    metrics = run("tfidf_logreg", prepared, tmp_path)
+    assert check_metrics_file(tmp_path / "metrics" / "tfidf_logreg.json")["accuracy"] >= 0.9
+    model = joblib.load(tmp_path / "models" / "tfidf_logreg" / "model.joblib")
+    test = pd.read_parquet(prepared / "imdb" / "test.parquet")
+    probs = model.predict_proba(standardize_texts(test["text"].tolist()))[:, 1]
+    recomputed = compute_metrics(test["label"].to_numpy(), probs)
+    assert recomputed == pytest.approx({k: metrics[k] for k in recomputed})
+    assert "br" not in model.named_steps["tfidf"].vocabulary_  # <br /> stripped like the rest
+    client = MlflowClient(store)
+    (run_,) = client.search_runs([client.get_experiment_by_name("sentiment").experiment_id])
+    assert run_.data.params["ngram_max"] == "2"
+    assert np.isfinite(run_.data.metrics["val_accuracy"])
+
+
+def test_unconfigured_family_is_a_params_error(prepared: Path, tmp_path: Path) -> None:
+    raw = yaml.safe_load(PARAMS_FILE.read_text(encoding="utf-8"))
+    raw["train"] = {"lstm": TINY["lstm"]}
+    with pytest.raises(
+        ParamsError, match=r"train\.transformer: no such family \(configured: lstm\)"
+    ):
+        train_classifier.run(parse_params(raw), "transformer")
+
+
+def test_bad_tracking_uri_fails_before_training(
+    prepared: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/missing/dir/mlflow.db")
+    with pytest.raises(TrackingError, match="does not exist"):
+        run("lstm", prepared, tmp_path)
+    assert not (tmp_path / "models").exists() and not (tmp_path / "metrics").exists()
+
+
+def test_main_reports_a_params_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise ParamsError("params: train.lstm.units: must be > 0, got 0")
+
+    monkeypatch.setattr(train_classifier, "load_params", broken)
+    assert train_classifier.main(["--family", "lstm"]) == 1

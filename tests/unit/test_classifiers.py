@@ -1,0 +1,160 @@
+"""Sentiment builders and custom layers: shapes, a training step, config and .keras round trips."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from stages.models.classifiers import BUILDERS, INPUT_NAME, OUTPUT_NAME, compile_model
+from stages.models.layers import PositionalEmbedding, TransformerEncoder, sinusoidal_table
+from tests.classifier_fixtures import GLOVE_DIM, VOCAB, tiny_cfg
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def build(family: str) -> keras.Model:
+    cfg = tiny_cfg(family)
+    embeddings = np.random.default_rng(0).normal(size=(len(VOCAB), GLOVE_DIM)).astype("float32")
+    return BUILDERS[family](cfg, vocab_size=cfg.vocab_size, embeddings=embeddings)
+
+
+def tiny_batch(n: int = 16) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 40, size=(n, 24)).astype("int32")
+    x[:, :5] = 0  # pre-padding
+    return x, (np.arange(n) % 2).astype("int32")
+
+
+@pytest.mark.parametrize("family", sorted(BUILDERS))
+def test_builder_named_io_and_training_step(family: str) -> None:
+    keras.utils.set_random_seed(0)
+    model = build(family)
+    assert model.input.name == INPUT_NAME
+    assert model.get_layer(OUTPUT_NAME).output.shape[-1] == (
+        2 if family == "transformer_seed" else 1
+    )
+    compile_model(model, tiny_cfg(family))
+    x, y = tiny_batch()
+    before = [w.copy() for w in model.get_weights()]
+    loss = model.train_on_batch(x, y, return_dict=True)["loss"]
+    assert np.isfinite(loss) and loss > 0
+    assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True))
+    probs = model.predict(x, verbose=0)
+    assert probs.shape == (16, 2 if family == "transformer_seed" else 1)
+    assert np.all((probs >= 0) & (probs <= 1))
+
+
+def test_transformer_seed_matches_the_seed_architecture() -> None:
+    cfg = tiny_cfg(
+        "transformer_seed",
+        vocab_size=10000,
+        seq_len=80,
+        embed_dim=32,
+        num_heads=3,
+        key_dim=32,
+        ff_dim=64,
+    )
+    model = BUILDERS["transformer_seed"](cfg, vocab_size=10000)
+    encoder = model.get_layer("encoder")
+    assert (encoder.attention.num_heads, encoder.attention.key_dim) == (3, 32)
+    assert encoder.norm == "batch"
+    # token 10000x32 + positions 80x32 + MHA(3 heads, key 32) + FFN 32->64->32 + 2 BN + Dense 2
+    mha = 3 * (32 * 32 * 3 + 32 * 3) + 3 * 32 * 32 + 32
+    expected = 320000 + 2560 + mha + (32 * 64 + 64) + (64 * 32 + 32) + 2 * 4 * 32 + (32 * 2 + 2)
+    assert model.count_params() == expected
+
+
+def test_glove_bilstm_starts_from_the_glove_rows() -> None:
+    cfg = tiny_cfg("glove_bilstm")
+    matrix = np.arange(len(VOCAB) * GLOVE_DIM, dtype="float32").reshape(len(VOCAB), GLOVE_DIM)
+    model = BUILDERS["glove_bilstm"](cfg, vocab_size=30, embeddings=matrix)
+    np.testing.assert_array_equal(model.get_layer("glove").get_weights()[0], matrix[:30])
+
+
+def test_glove_bilstm_without_enough_rows_raises() -> None:
+    with pytest.raises(
+        ValueError, match=r"glove_bilstm needs a \[>= 40, dim\] matrix, got \(3, 8\)"
+    ):
+        BUILDERS["glove_bilstm"](
+            tiny_cfg("glove_bilstm"), vocab_size=40, embeddings=np.zeros((3, 8))
+        )
+
+
+@pytest.mark.parametrize(
+    "layer",
+    [
+        PositionalEmbedding(12, 30, 8, position="learned", mask_zero=True, name="pe"),
+        PositionalEmbedding(12, 30, 8, position="sinusoidal"),
+        PositionalEmbedding(12, 30, 8, position="none"),
+        TransformerEncoder(8, 2, 16, key_dim=4, norm="batch", dropout=0.1, name="enc"),
+        TransformerEncoder(8, 2, 16),
+    ],
+    ids=["pe-learned", "pe-sinusoidal", "pe-none", "enc-batch", "enc-layer"],
+)
+def test_layer_config_round_trip(layer: keras.layers.Layer) -> None:
+    config = layer.get_config()
+    json.dumps(config)  # JSON primitives only
+    clone = type(layer).from_config(config)
+    assert clone.get_config() == config
+
+
+def test_unknown_layer_options_raise() -> None:
+    with pytest.raises(ValueError, match="position must be one of"):
+        PositionalEmbedding(4, 10, 8, position="rotary")
+    with pytest.raises(ValueError, match="norm must be one of"):
+        TransformerEncoder(8, 2, 16, norm="group")
+
+
+def test_sinusoidal_table_values() -> None:
+    table = np.asarray(sinusoidal_table(50, 8))
+    assert table.shape == (50, 8)
+    np.testing.assert_allclose(table[0], [0, 1] * 4, atol=1e-6)
+    np.testing.assert_allclose(table[3, 0], np.sin(3.0), rtol=1e-5)
+    np.testing.assert_allclose(table[3, 3], np.cos(3.0 / 10000 ** (2 / 8)), rtol=1e-5)
+
+
+def test_positional_embedding_mask_and_positions() -> None:
+    layer = PositionalEmbedding(4, 10, 3, position="learned", mask_zero=True)
+    x = np.array([[0, 0, 5, 5]], dtype="int32")
+    out = np.asarray(layer(x))
+    # same token at two positions differs only by the learned position rows
+    pos = layer.position_embedding.get_weights()[0]
+    np.testing.assert_allclose(out[0, 3] - out[0, 2], pos[3] - pos[2], rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(np.asarray(layer.compute_mask(x)), [[False, False, True, True]])
+
+
+LOAD_SCRIPT = """
+import sys, numpy as np, keras
+import stages.models  # registers the custom layers
+x = np.load(sys.argv[1])
+for path in sys.argv[2:]:
+    np.save(path + ".npy", keras.models.load_model(path).predict(x, verbose=0))
+"""
+
+
+def test_saved_models_reload_in_a_fresh_process(tmp_path: Path) -> None:
+    x, _ = tiny_batch()
+    np.save(tmp_path / "x.npy", x)
+    expected = {}
+    for family in sorted(BUILDERS):
+        keras.utils.set_random_seed(0)
+        model = build(family)
+        model.save(tmp_path / f"{family}.keras")
+        expected[family] = model.predict(x, verbose=0)
+    paths = [str(tmp_path / f"{family}.keras") for family in expected]
+    proc = subprocess.run(
+        [sys.executable, "-c", LOAD_SCRIPT, str(tmp_path / "x.npy"), *paths],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for family, path in zip(expected, paths, strict=True):
+        np.testing.assert_allclose(np.load(path + ".npy"), expected[family], rtol=1e-5, atol=1e-6)
