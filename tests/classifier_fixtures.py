@@ -37,7 +37,7 @@ NEURAL = {
 }
 TINY: dict[str, dict[str, Any]] = {
     "transformer_seed": {**NEURAL, "embed_dim": 8, "num_heads": 2, "key_dim": 4, "ff_dim": 8},
-    "lstm": {**NEURAL, "embed_dim": 8, "units": 8, "dropout": 0.0},
+    "lstm": {**NEURAL, "embed_dim": 8, "units": 8, "dropout": 0.0, "bigram_buckets": 0},
     "glove_bilstm": {**NEURAL, "units": 8, "dropout": 0.0, "frozen_epochs": 1},
     "transformer": {
         **NEURAL,
@@ -46,6 +46,7 @@ TINY: dict[str, dict[str, Any]] = {
         "ff_dim": 8,
         "position": "sinusoidal",
         "dropout": 0.1,
+        "bigram_buckets": 64,
     },
     "tfidf_logreg": {
         "seed": 7,

@@ -171,7 +171,9 @@ class NeuralClassifierParams:
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name}: must be > 0, got {getattr(self, name)!r}")
         if self.vocab_size < 3:
-            raise ValueError(f"vocab_size: must be >= 3 (pad, [UNK], a word), got {self.vocab_size}")
+            raise ValueError(
+                f"vocab_size: must be >= 3 (pad, [UNK], a word), got {self.vocab_size}"
+            )
         if self.patience is not None and self.patience < 1:
             raise ValueError(f"patience: must be >= 1 or null, got {self.patience}")
 
@@ -185,6 +187,11 @@ def _check_sizes(obj: Any, *names: str) -> None:
 def _check_dropout(value: float) -> None:
     if not 0.0 <= value < 1.0:
         raise ValueError(f"dropout: must be in [0, 1), got {value}")
+
+
+def _check_buckets(value: int) -> None:
+    if value < 0:
+        raise ValueError(f"bigram_buckets: must be >= 0 (0: off), got {value}")
 
 
 @dataclass(frozen=True)
@@ -208,11 +215,13 @@ class LstmParams(NeuralClassifierParams):
     embed_dim: int
     units: int
     dropout: float
+    bigram_buckets: int  # hashed bigram embeddings added to the tokens' (0: unigrams only)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _check_sizes(self, "embed_dim", "units")
         _check_dropout(self.dropout)
+        _check_buckets(self.bigram_buckets)
 
 
 @dataclass(frozen=True)
@@ -240,11 +249,13 @@ class TransformerParams(NeuralClassifierParams):
     ff_dim: int
     position: Literal["learned", "sinusoidal", "none"]
     dropout: float
+    bigram_buckets: int  # hashed bigram embeddings added to the tokens' (0: unigrams only)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _check_sizes(self, "embed_dim", "num_heads", "ff_dim")
         _check_dropout(self.dropout)
+        _check_buckets(self.bigram_buckets)
         if self.embed_dim % self.num_heads:
             raise ValueError(
                 f"embed_dim: {self.embed_dim} is not a multiple of num_heads={self.num_heads}"

@@ -21,7 +21,7 @@ from stages.common.params import (
     TransformerParams,
     TransformerSeedParams,
 )
-from stages.models.layers import PositionalEmbedding, TransformerEncoder
+from stages.models.layers import HashedBigramEmbedding, PositionalEmbedding, TransformerEncoder
 
 INPUT_NAME = "token_ids"
 OUTPUT_NAME = "sentiment"
@@ -30,6 +30,16 @@ GLOVE_LAYER = "glove"
 
 def _input(cfg: NeuralClassifierParams) -> keras.KerasTensor:
     return keras.Input(shape=(cfg.seq_len,), dtype="int32", name=INPUT_NAME)
+
+
+def _add_bigrams(
+    x: keras.KerasTensor, inputs: keras.KerasTensor, buckets: int
+) -> keras.KerasTensor:
+    """Add hashed bigram embeddings (``buckets`` rows) to the token embeddings ``x``."""
+    if not buckets:
+        return x
+    bigrams = HashedBigramEmbedding(buckets, x.shape[-1], name="bigrams")(inputs)
+    return layers.Add(name="add_bigrams")([x, bigrams])
 
 
 def _sigmoid_head(x: keras.KerasTensor, dropout: float) -> keras.KerasTensor:
@@ -63,6 +73,7 @@ def build_lstm(
     """
     inputs = _input(cfg)
     x = layers.Embedding(vocab_size, cfg.embed_dim, name="embedding")(inputs)
+    x = _add_bigrams(x, inputs, cfg.bigram_buckets)
     x = layers.LSTM(cfg.units, name="lstm")(x)
     return keras.Model(inputs, _sigmoid_head(x, cfg.dropout), name="lstm")
 
@@ -101,6 +112,7 @@ def build_transformer(
     x = PositionalEmbedding(
         cfg.seq_len, vocab_size, cfg.embed_dim, position=cfg.position, name="embedding"
     )(inputs)
+    x = _add_bigrams(x, inputs, cfg.bigram_buckets)
     x = TransformerEncoder(
         cfg.embed_dim, cfg.num_heads, cfg.ff_dim, dropout=cfg.dropout, name="encoder"
     )(x)

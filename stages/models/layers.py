@@ -170,3 +170,48 @@ class TransformerEncoder(layers.Layer):
             "norm": self.norm,
             "dropout": self.dropout,
         }
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class HashedBigramEmbedding(layers.Layer):
+    """Embeds each adjacent token pair ``(x[t-1], x[t])`` through a hashed table (fastText).
+
+    Output ``[batch, length, output_dim]`` is meant to be added to the token embeddings: each
+    position then carries its bigram with the previous token. Pairs touching padding (id 0)
+    embed to zeros. The hash ``(prev * 1000003 + token) mod num_buckets`` spreads the pairs of
+    one previous token over the table; it is computed in the model, so inputs stay token ids.
+
+    Args:
+        num_buckets: Rows of the bigram table (collisions share a row).
+        output_dim: Embedding width.
+    """
+
+    MULTIPLIER = 1000003
+
+    def __init__(self, num_buckets: int, output_dim: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.num_buckets = num_buckets
+        self.output_dim = output_dim
+        self.table = layers.Embedding(num_buckets, output_dim, name="bigram_table")
+
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
+        self.table.build(input_shape)
+        self.built = True
+
+    def call(self, inputs: Any) -> Any:
+        tokens = ops.cast(inputs, "int64")
+        previous = ops.pad(tokens[:, :-1], [[0, 0], [1, 0]])
+        ids = ops.mod(previous * self.MULTIPLIER + tokens, self.num_buckets)
+        valid = ops.logical_and(ops.greater(previous, 0), ops.greater(tokens, 0))
+        vectors = self.table(ids)
+        return vectors * ops.cast(valid, vectors.dtype)[..., None]
+
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
+        return (*input_shape, self.output_dim)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "num_buckets": self.num_buckets,
+            "output_dim": self.output_dim,
+        }

@@ -12,7 +12,12 @@ import numpy as np
 import pytest
 
 from stages.models.classifiers import BUILDERS, INPUT_NAME, OUTPUT_NAME, compile_model
-from stages.models.layers import PositionalEmbedding, TransformerEncoder, sinusoidal_table
+from stages.models.layers import (
+    HashedBigramEmbedding,
+    PositionalEmbedding,
+    TransformerEncoder,
+    sinusoidal_table,
+)
 from tests.classifier_fixtures import GLOVE_DIM, VOCAB, tiny_cfg
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -94,8 +99,9 @@ def test_glove_bilstm_without_enough_rows_raises() -> None:
         PositionalEmbedding(12, 30, 8, position="none"),
         TransformerEncoder(8, 2, 16, key_dim=4, norm="batch", dropout=0.1, name="enc"),
         TransformerEncoder(8, 2, 16),
+        HashedBigramEmbedding(97, 8, name="bigrams"),
     ],
-    ids=["pe-learned", "pe-sinusoidal", "pe-none", "enc-batch", "enc-layer"],
+    ids=["pe-learned", "pe-sinusoidal", "pe-none", "enc-batch", "enc-layer", "bigrams"],
 )
 def test_layer_config_round_trip(layer: keras.layers.Layer) -> None:
     config = layer.get_config()
@@ -127,6 +133,16 @@ def test_positional_embedding_mask_and_positions() -> None:
     pos = layer.position_embedding.get_weights()[0]
     np.testing.assert_allclose(out[0, 3] - out[0, 2], pos[3] - pos[2], rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(np.asarray(layer.compute_mask(x)), [[False, False, True, True]])
+
+
+def test_hashed_bigrams_zero_at_padding_and_equal_for_equal_pairs() -> None:
+    layer = HashedBigramEmbedding(97, 4)
+    out = np.asarray(layer(np.array([[0, 5, 6, 5, 6, 7]], dtype="int32")))
+    np.testing.assert_array_equal(out[0, :2], 0.0)  # (pad, pad) and (pad, 5)
+    np.testing.assert_array_equal(out[0, 2], out[0, 4])  # (5, 6) twice
+    assert not np.array_equal(out[0, 2], out[0, 3])  # (5, 6) vs (6, 5)
+    row = (5 * HashedBigramEmbedding.MULTIPLIER + 6) % 97
+    np.testing.assert_allclose(out[0, 2], layer.table.get_weights()[0][row])
 
 
 LOAD_SCRIPT = """

@@ -1,0 +1,99 @@
+"""Training throughput: the stage's input pipeline against a bare ``model.fit(x, y)``.
+
+Builds the family's model (params.yaml ``train.<family>``) twice with the same seed and trains
+each on the real ``data/prepared/vectorized/train.npz`` for a few epochs: once fed the stage's
+way (``train_classifier.make_dataset``: shuffled index batches, fixed prefetch) and once fed
+numpy arrays straight to ``model.fit`` (Keras' own adapter). Epoch 1 (tracing, XLA compile) is
+excluded; the table shows the median of the other epochs and the ratio. Usage::
+
+    .venv/bin/python bench/bare_keras.py --family lstm [--epochs 3] [--rows 8000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+from stages.common.params import load_params  # noqa: E402
+from stages.common.paths import PREPARED_DIR  # noqa: E402
+from stages.common.text import load_split, read_vocab  # noqa: E402
+from stages.models.classifiers import BUILDERS, compile_model  # noqa: E402
+from stages.train_classifier import make_dataset  # noqa: E402
+
+log = logging.getLogger("bench")
+
+
+class Timer(keras.callbacks.Callback):
+    """Wall time of each training epoch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seconds: list[float] = []
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.seconds.append(time.perf_counter() - self._start)
+
+
+def train_seconds(family: str, cfg, x: np.ndarray, y: np.ndarray, *, bare: bool, epochs: int):
+    """Per-epoch seconds of a fresh model fed bare numpy arrays or the stage's dataset."""
+    keras.utils.set_random_seed(cfg.seed)
+    embeddings = np.load(PREPARED_DIR / "embeddings.npy") if family == "glove_bilstm" else None
+    vocab_size = min(cfg.vocab_size, len(read_vocab(PREPARED_DIR / "vectorized" / "vocab.tsv")))
+    model = compile_model(BUILDERS[family](cfg, vocab_size=vocab_size, embeddings=embeddings), cfg)
+    timer = Timer()
+    if bare:
+        model.fit(x, y, batch_size=cfg.batch_size, epochs=epochs, callbacks=[timer], verbose=0)
+    else:
+        data = make_dataset(x, y, batch_size=cfg.batch_size, seed=cfg.seed)
+        model.fit(data, epochs=epochs, callbacks=[timer], shuffle=False, verbose=0)
+    return timer.seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--family", required=True, choices=sorted(BUILDERS))
+    parser.add_argument("--epochs", type=int, default=3, help="epoch 1 is excluded (>= 2)")
+    parser.add_argument("--rows", type=int, default=0, help="train rows used (0: all)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    cfg = load_params().train[args.family]
+    x, y = load_split(
+        PREPARED_DIR / "vectorized" / "train.npz",
+        vocab_size=cfg.vocab_size,
+        seq_len=cfg.seq_len,
+        padding=cfg.padding,
+        truncating=cfg.truncating,
+    )
+    if args.rows:
+        x, y = x[: args.rows], y[: args.rows]
+    rows = []
+    for name, bare in (("stage make_dataset", False), ("bare fit(x, y)", True)):
+        seconds = train_seconds(args.family, cfg, x, y, bare=bare, epochs=args.epochs)
+        median = statistics.median(seconds[1:])
+        rows.append((name, seconds, median, len(x) / median))
+    log.info("%s: %d rows, batch %d", args.family, len(x), cfg.batch_size)
+    log.info("| feed | epoch seconds | median (epochs 2+) | reviews/s |")
+    log.info("|---|---|---|---|")
+    for name, seconds, median, rate in rows:
+        log.info(
+            "| %s | %s | %.1f | %.0f |", name, " ".join(f"{s:.1f}" for s in seconds), median, rate
+        )
+    log.info("stage / bare throughput: %.3f", rows[0][3] / rows[1][3])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
