@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import socket
 import subprocess
 from collections.abc import Iterator, Mapping
 from importlib.metadata import version
@@ -180,6 +181,39 @@ def fingerprint(*paths: Path) -> str:
     return digest.hexdigest()
 
 
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reap_orphan_runs(exp_id: str, stage: str) -> list[str]:
+    """Mark KILLED the RUNNING runs of ``stage`` whose process on this host is gone.
+
+    A SIGKILLed stage cannot end its own run; the next execution of the same stage does.
+
+    Returns:
+        The ids of the runs marked KILLED.
+    """
+    host = socket.gethostname()
+    query = (
+        f"tags.dvc_stage = '{stage}' and attributes.status = 'RUNNING' and tags.host = '{host}'"
+    )
+    client = mlflow.MlflowClient()
+    reaped = []
+    for run in client.search_runs([exp_id], filter_string=query):
+        pid = run.data.tags.get("pid", "")
+        if pid.isdigit() and not _process_alive(int(pid)):
+            client.set_terminated(run.info.run_id, status="KILLED")
+            reaped.append(run.info.run_id)
+            log.warning("marked MLflow run %s KILLED: process %s is gone", run.info.run_id, pid)
+    return reaped
+
+
 @contextlib.contextmanager
 def tracking_run(
     *,
@@ -192,6 +226,7 @@ def tracking_run(
     """Start an MLflow run with flattened ``params`` and provenance tags; always end it.
 
     An exception inside the block ends the run as FAILED (KILLED for Ctrl-C) and propagates.
+    Runs of the same stage left RUNNING by a killed process are marked KILLED first.
 
     Raises:
         TrackingError: the tracking URI is unusable (checked before the run starts).
@@ -204,7 +239,10 @@ def tracking_run(
         "git_commit": git_commit(),
         "dvc_stage": stage,
         "dataset_fingerprint": dataset_fingerprint,
+        "host": socket.gethostname(),
+        "pid": str(os.getpid()),
     }
+    reap_orphan_runs(exp_id, stage)
     run = mlflow.start_run(experiment_id=exp_id, run_name=run_name, tags=tags)
     log.info("MLflow run %s (%s/%s) at %s", run.info.run_id, experiment, run_name, uri)
     try:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import http.server
+import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -170,3 +173,28 @@ def test_fingerprint_changes_with_content(tmp_path: Path) -> None:
     assert before == tracking.fingerprint(tmp_path / "d")
     (tmp_path / "d" / "a.txt").write_text("y")
     assert tracking.fingerprint(tmp_path / "d") != before
+
+
+def test_run_of_a_killed_process_is_marked_killed_by_the_next_run(store: str) -> None:
+    script = (
+        "import os, signal\n"
+        "from stages.common import tracking\n"
+        "with tracking.tracking_run(experiment='unit', run_name='fam', stage='train@fam',\n"
+        "                           params={}, dataset_fingerprint='x') as run:\n"
+        "    print(run.info.run_id, flush=True)\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == -signal.SIGKILL
+    orphan = proc.stdout.split()[0]
+    client = MlflowClient(store)
+    assert client.get_run(orphan).info.status == "RUNNING"
+    with _start(stage="train@other"):
+        pass
+    assert client.get_run(orphan).info.status == "RUNNING"  # another stage's run is left alone
+    with _start() as run:
+        pass
+    assert client.get_run(orphan).info.status == "KILLED"
+    assert client.get_run(run.info.run_id).info.status == "FINISHED"
