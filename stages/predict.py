@@ -1,28 +1,50 @@
 """Use the trained models from the command line.
 
+``python -m stages.predict sentiment [--family lstm] [--format text|csv|json] REVIEW ...`` (or
+``--file PATH``, or ``-`` for stdin: one review per line) prints the label (``pos``/``neg``) and
+P(positive) of each review, scored by ``models/<family>/`` with the training stage's own
+tokenization; ``--family champion`` uses the MLflow model ``imdb-sentiment@champion``.
 ``python -m stages.predict translate WORD [WORD ...] [--family seq2seq]`` prints
 ``english<TAB>korean`` per word, translated by greedy decoding with ``models/<family>/``.
-Exit status: 0 on success, 1 when the model is missing, 2 for words the model cannot read.
+Exit status: 0 on success, 1 when the model is missing, 2 for input the command cannot read.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import io
+import json
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+
+from stages.common import tracking
 from stages.common.charvocab import CharVocab, VocabError
 from stages.common.logs import setup_logging
-from stages.common.paths import MODELS_DIR
+from stages.common.params import CLASSIFIER_FAMILIES
+from stages.common.paths import MODELS_DIR, PREPARED_DIR
 
 log = logging.getLogger(__name__)
 
 TRANSLATORS = ("seq2seq", "seq2seq_attention")
+CHAMPION = "champion"
+SENTIMENT_FAMILIES = (*CLASSIFIER_FAMILIES, CHAMPION)
+PREPROCESS_KEYS = ("vocab_size", "seq_len", "padding", "truncating")
+THRESHOLD = 0.5  # P(positive) >= THRESHOLD is "pos", as in the test metrics (compute_metrics)
+PREDICT_BATCH = 1024  # the batch size train_classifier predicts the test split with
+TEXT_WIDTH = 70  # characters of a review shown by --format text
 
 
 class ModelNotFoundError(ValueError):
     """The trained model directory is missing."""
+
+
+class InputError(ValueError):
+    """No reviews to score, or the review file cannot be read."""
 
 
 def translate(words: list[str], *, family: str, models_dir: Path = MODELS_DIR) -> list[str]:
@@ -63,6 +85,175 @@ def _translate_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def read_reviews(reviews: list[str], file: str | None) -> list[tuple[int, str]]:
+    """``(line number, review)`` from the arguments, or from ``file``/stdin, one per line.
+
+    File bytes are decoded as UTF-8, invalid bytes replaced; blank lines are skipped.
+
+    Raises:
+        InputError: no review, an empty review argument, or an unreadable file.
+    """
+    if file is not None and reviews:
+        raise InputError("give reviews as arguments or with --file, not both")
+    if file is None and reviews != ["-"]:
+        if not reviews:
+            raise InputError("no reviews: pass REVIEW arguments, --file PATH, or - for stdin")
+        blank = [i for i, review in enumerate(reviews, start=1) if not review.strip()]
+        if blank:
+            raise InputError(f"review {blank[0]} is empty")
+        return list(enumerate(reviews, start=1))
+    source = "stdin" if file in (None, "-") else file
+    try:
+        data = sys.stdin.buffer.read() if source == "stdin" else Path(source).read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {source}: {exc.strerror}") from exc
+    lines = data.decode("utf-8", errors="replace").removeprefix("\ufeff").split("\n")
+    found = [(n, line.removesuffix("\r")) for n, line in enumerate(lines, start=1)]
+    found = [(n, line) for n, line in found if line.strip()]
+    if not found:
+        raise InputError(f"{source}: no reviews (one review per line)")
+    return found
+
+
+def encode_reviews(reviews: list[str], vocab_path: Path, preprocess: dict[str, Any]) -> np.ndarray:
+    """Token ids ``[n, seq_len]`` exactly as the family was trained and tested on.
+
+    The ``vectorize`` stage's tokenizer gives the ids; they then go through the very
+    ``save_split``/``load_split`` code that fed training (in memory), so top-k clipping, padding
+    and truncation cannot drift from the stage's.
+    """
+    import tensorflow as tf
+
+    from stages.common.text import load_split, make_vectorizer, read_vocab, save_split
+
+    ragged = make_vectorizer(read_vocab(vocab_path))(tf.constant(reviews))
+    buffer = io.BytesIO()
+    save_split(buffer, ids=ragged.flat_values.numpy(), offsets=ragged.row_splits.numpy(),
+               labels=np.zeros(len(reviews), dtype=np.int8))
+    buffer.seek(0)
+    x, _ = load_split(buffer, **{key: preprocess[key] for key in PREPROCESS_KEYS})
+    return x
+
+
+def score(model: Any, reviews: list[str], vocab_path: Path, preprocess: dict | None) -> np.ndarray:
+    """P(positive) per review: a Keras family on token ids, or the TF-IDF pipeline on texts."""
+    if preprocess is None:
+        from stages.models.tfidf import standardize_texts
+
+        return model.predict_proba(standardize_texts(reviews))[:, 1]
+    from stages.models.classifiers import positive_probability
+
+    x = encode_reviews(reviews, vocab_path, preprocess)
+    return positive_probability(model.predict(x, batch_size=PREDICT_BATCH, verbose=0))
+
+
+def load_family(family: str, models_dir: Path) -> tuple[Any, dict | None]:
+    """The trained model of ``models_dir/family`` and its preprocessing (None for TF-IDF).
+
+    Raises:
+        ModelNotFoundError: the family has not been trained.
+    """
+    model_dir = models_dir / family
+    needed = ["model.joblib"] if family == "tfidf_logreg" else ["model.keras", "preprocess.json"]
+    if not all((model_dir / name).is_file() for name in needed):
+        raise ModelNotFoundError(
+            f"no trained model in {model_dir} (run: dvc repro train@{family})"
+        )
+    if family == "tfidf_logreg":
+        import joblib
+
+        return joblib.load(model_dir / "model.joblib"), None
+    import keras
+
+    import stages.models  # noqa: F401  (registers the custom layers)
+
+    preprocess = json.loads((model_dir / "preprocess.json").read_text(encoding="utf-8"))
+    return keras.models.load_model(model_dir / "model.keras", compile=False), preprocess
+
+
+def load_champion() -> tuple[Any, dict | None]:
+    """The model version ``imdb-sentiment@champion`` points at, and its training run's
+    preprocessing params (None for TF-IDF).
+
+    Raises:
+        ModelNotFoundError: no store, registered model or alias (the compare stage makes them).
+        TrackingError: the tracking URI is unusable.
+    """
+    from mlflow import MlflowClient
+
+    from stages.compare import CHAMPION_ALIAS, REGISTERED_MODEL, champion_version
+
+    uri = tracking.tracking_uri()
+    tracking.check_tracking(uri)
+    name = f"{REGISTERED_MODEL}@{CHAMPION_ALIAS}"
+    missing_db = uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists()
+    version = None if missing_db else champion_version(MlflowClient(uri, uri))
+    if version is None:
+        raise ModelNotFoundError(f"no model {name} in the MLflow store {uri} "
+                                 "(run: dvc repro compare)")
+    family = version.tags.get("family")
+    log.info("%s is version %s: %s (run %s)", name, version.version, family, version.run_id)
+    model_uri = f"models:/{REGISTERED_MODEL}/{version.version}"
+    if family == "tfidf_logreg":
+        import mlflow.sklearn
+
+        return mlflow.sklearn.load_model(model_uri), None
+    import mlflow.keras
+
+    import stages.models  # noqa: F401  (registers the custom layers)
+
+    params = MlflowClient(uri, uri).get_run(version.run_id).data.params
+    preprocess = {key: params[key] for key in PREPROCESS_KEYS}
+    preprocess |= {"vocab_size": int(params["vocab_size"]), "seq_len": int(params["seq_len"])}
+    return mlflow.keras.load_model(model_uri), preprocess
+
+
+def format_predictions(rows: list[tuple[int, str]], probabilities: np.ndarray, fmt: str) -> str:
+    """``text`` (label, P(positive), review start), ``csv`` or ``json`` (line, label,
+    probability, review)."""
+    records = [
+        {"line": line, "label": "pos" if p >= THRESHOLD else "neg", "probability": float(p),
+         "review": review}
+        for (line, review), p in zip(rows, probabilities, strict=True)
+    ]
+    if fmt == "json":
+        return json.dumps(records, ensure_ascii=False, indent=2) + "\n"
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=list(records[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(records)
+        return out.getvalue()
+    lines = []
+    for r in records:
+        text = " ".join(r["review"].split())
+        text = text if len(text) <= TEXT_WIDTH else text[: TEXT_WIDTH - 3] + "..."
+        lines.append(f"{r['label']}\t{r['probability']:.4f}\t{text}\n")
+    return "".join(lines)
+
+
+def _sentiment_command(args: argparse.Namespace) -> int:
+    try:
+        rows = read_reviews(args.reviews, args.file)
+    except InputError as exc:
+        log.error("%s", exc)
+        return 2
+    try:
+        if args.family == CHAMPION:
+            model, preprocess = load_champion()
+        else:
+            model, preprocess = load_family(args.family, args.models_dir)
+        vocab_path = args.vectorized_dir / "vocab.tsv"
+        if preprocess is not None and not vocab_path.is_file():
+            raise ModelNotFoundError(f"no vocabulary {vocab_path} (run: dvc repro vectorize)")
+    except (ModelNotFoundError, tracking.TrackingError) as exc:
+        log.error("%s", exc)
+        return 1
+    probabilities = score(model, [review for _, review in rows], vocab_path, preprocess)
+    sys.stdout.write(format_predictions(rows, probabilities, args.format))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """One subcommand per task; each sets ``handler`` to the function that runs it."""
     parser = argparse.ArgumentParser(
@@ -74,6 +265,16 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--family", choices=TRANSLATORS, default="seq2seq_attention")
     tr.add_argument("--models-dir", type=Path, default=MODELS_DIR, help=argparse.SUPPRESS)
     tr.set_defaults(handler=_translate_command)
+    se = commands.add_parser("sentiment", help="classify movie reviews as pos/neg")
+    se.add_argument("reviews", nargs="*", metavar="REVIEW", help="review texts; - reads stdin")
+    se.add_argument("--file", metavar="PATH", help="reviews, one per line (- for stdin)")
+    se.add_argument("--family", choices=SENTIMENT_FAMILIES, default=CHAMPION,
+                    help="trained family, or the MLflow alias %(default)s")
+    se.add_argument("--format", choices=("text", "csv", "json"), default="text")
+    se.add_argument("--models-dir", type=Path, default=MODELS_DIR, help=argparse.SUPPRESS)
+    se.add_argument("--vectorized-dir", type=Path, default=PREPARED_DIR / "vectorized",
+                    help=argparse.SUPPRESS)
+    se.set_defaults(handler=_sentiment_command)
     return parser
 
 

@@ -129,11 +129,21 @@ def _store_location(uri: str) -> tuple[Path | None, str | None]:
     return lock, (root / "mlartifacts").as_uri()
 
 
+@contextlib.contextmanager
+def store_lock(uri: str) -> Iterator[None]:
+    """Hold the file lock of the sqlite store ``uri`` (a no-op for servers and other databases).
+
+    Serializes store creation, experiment creation and registry updates between processes.
+    """
+    lock_path, _ = _store_location(uri)
+    with FileLock(lock_path, timeout=LOCK_TIMEOUT_S) if lock_path else contextlib.nullcontext():
+        yield
+
+
 def experiment_id(name: str, uri: str) -> str:
     """Get or create experiment ``name`` (under the store lock, with a fixed artifact location)."""
-    lock_path, artifact_root = _store_location(uri)
-    lock = FileLock(lock_path, timeout=LOCK_TIMEOUT_S) if lock_path else contextlib.nullcontext()
-    with lock:
+    _, artifact_root = _store_location(uri)
+    with store_lock(uri):
         experiment = mlflow.get_experiment_by_name(name)
         if experiment is not None:
             return experiment.experiment_id

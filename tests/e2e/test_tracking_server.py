@@ -3,64 +3,19 @@ artifact store) on 127.0.0.1, then read back through the server."""
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
 from mlflow.tracking import MlflowClient
 
 from stages import tokenize_translate, train_translator
 from stages.common.params import parse_params
+from tests.mlflow_server import running_mlflow
 from tests.repo_fixtures import TINY_TRANSLATOR
 from tests.translate_fixtures import write_translate_csv
 
 pytestmark = pytest.mark.e2e
-
-STARTUP_TIMEOUT_S = 120.0  # ~10 s on an idle 2-core machine, ~30 s under load
-STOP_TIMEOUT_S = 20.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_until_healthy(uri: str, proc: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"mlflow server exited with {proc.returncode}:\n{log.read_text()}")
-        try:
-            if requests.get(f"{uri}/health", timeout=2).status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.5)
-    pytest.fail(f"mlflow server not healthy after {STARTUP_TIMEOUT_S} s:\n{log.read_text()}")
-
-
-def _stop_group(proc: subprocess.Popen) -> None:
-    """SIGTERM the server's process group, SIGKILL whatever is left after STOP_TIMEOUT_S."""
-    with_signal = signal.SIGTERM
-    deadline = time.monotonic() + STOP_TIMEOUT_S
-    while True:
-        try:
-            os.killpg(proc.pid, with_signal)
-        except ProcessLookupError:
-            break  # the whole group is gone
-        proc.poll()  # reap the leader so it does not linger as a zombie
-        time.sleep(0.2)
-        if time.monotonic() > deadline:
-            with_signal = signal.SIGKILL
-    proc.wait(timeout=STOP_TIMEOUT_S)
 
 
 @pytest.fixture
@@ -68,25 +23,14 @@ def mlflow_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """``(uri, artifacts directory)`` of a running server; stopped at the end no matter what."""
     store = tmp_path / "server"
     store.mkdir()
-    uri = f"http://127.0.0.1:{_free_port()}"
-    cmd = [
-        str(Path(sys.executable).parent / "mlflow"), "server",
+    with running_mlflow(
+        "server",
         "--backend-store-uri", f"sqlite:///{store / 'mlflow.db'}",
         "--artifacts-destination", str(store / "artifacts"), "--serve-artifacts",
-        "--host", "127.0.0.1", "--port", uri.rsplit(":", 1)[1], "--workers", "1",
-    ]
-    # No background job runner (six extra processes); this project does not use MLflow jobs.
-    env = dict(os.environ, MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
-    env.pop("MLFLOW_TRACKING_URI", None)
-    log = store / "server.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, cwd=store, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-    try:
-        _wait_until_healthy(uri, proc, log)
+        "--workers", "1",
+        workdir=store,
+    ) as uri:
         yield uri, store / "artifacts"
-    finally:
-        _stop_group(proc)
 
 
 def test_translator_run_logged_to_tracking_server_over_http(

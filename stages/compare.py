@@ -1,0 +1,466 @@
+"""Compare the trained families and register the best sentiment model.
+
+Run as ``python -m stages.compare`` (DVC: ``compare``).
+Inputs: ``stages/references.yaml`` (the families and their reference numbers), each listed
+family's ``metrics/<family>.json`` and, for the sentiment families,
+``metrics/plots/<family>_history.csv``.
+Outputs: ``metrics/summary.md`` (the sentiment leaderboard beside the reference numbers, and the
+translator results) and ``metrics/plots/comparison.png`` (accuracies, accuracy by epoch and the
+confusion matrices of all sentiment families side by side).
+Registry: the champion, the sentiment family with the best validation accuracy, becomes a new
+version of the MLflow registered model ``imdb-sentiment`` and gets the alias ``champion``. The
+version's model is the one logged by the latest FINISHED ``train@<family>`` run whose test
+metrics equal ``metrics/<family>.json``; no new version is made if the alias already points at
+that run's model.
+Params: none.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from stages.common import tracking
+from stages.common.io import atomic_path, atomic_write_text
+from stages.common.logs import setup_logging
+from stages.common.metrics import LABEL_NAMES
+from stages.common.paths import METRICS_DIR, PLOTS_DIR, REPO_ROOT
+
+log = logging.getLogger(__name__)
+
+REFERENCES_FILE = REPO_ROOT / "stages" / "references.yaml"
+TASKS = ("sentiment", "translation")
+SENTIMENT_EXPERIMENT = "sentiment"
+REGISTERED_MODEL = "imdb-sentiment"
+CHAMPION_ALIAS = "champion"
+# The champion is chosen on the validation split, never on the test set it is reported on.
+SELECTION_KEY = "best_val_accuracy"
+CONFUSION = ("tn", "fp", "fn", "tp")
+SENTIMENT_KEYS = ("accuracy", "f1", "roc_auc", *CONFUSION, "loss", "training_seconds",
+                  "param_count", SELECTION_KEY)
+TRANSLATION_KEYS = ("exact_match", "char_accuracy", "loss")
+# Test metrics a training run logs as ``test_<key>``; equal values identify the run.
+RUN_MATCH_KEYS = ("accuracy", "roc_auc", "loss", *CONFUSION)
+PANEL_WIDTH_IN = 3.2  # comparison.png: one column per sentiment family, at least 3
+FIGURE_HEIGHT_IN = 7.0
+DPI = 100
+
+
+class CompareError(ValueError):
+    """An input of the comparison is missing or malformed, or the champion cannot be found."""
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A family's reference number: ``accuracy`` (exact match for translators) from ``source``."""
+
+    source: str
+    anchor: str
+    accuracy: float
+    confusion: dict[str, int] | None = None
+
+
+def load_references(path: Path) -> dict[str, dict[str, Reference]]:
+    """``{task: {family: Reference}}`` from ``references.yaml``.
+
+    Raises:
+        CompareError: a task or a family entry is missing, unknown or of the wrong type.
+    """
+    with open(path, encoding="utf-8") as fh:
+        raw = yaml.safe_load(fh)
+    if not isinstance(raw, dict) or sorted(raw) != sorted(TASKS):
+        raise CompareError(f"{path}: top-level keys must be {', '.join(TASKS)}")
+    refs: dict[str, dict[str, Reference]] = {}
+    for task in TASKS:
+        if not isinstance(raw[task], dict) or not raw[task]:
+            raise CompareError(f"{path}: {task}: must map family names to references")
+        refs[task] = {family: _reference(path, f"{task}.{family}", entry)
+                      for family, entry in raw[task].items()}
+    return refs
+
+
+def _reference(path: Path, key: str, entry: Any) -> Reference:
+    try:
+        ref = Reference(**entry)
+    except TypeError as exc:  # not a mapping, or a missing or unknown key
+        raise CompareError(f"{path}: {key}: {exc}") from exc
+    if not (isinstance(ref.accuracy, (int, float)) and 0.0 <= ref.accuracy <= 1.0):
+        raise CompareError(f"{path}: {key}.accuracy: must be a number in [0, 1]")
+    if ref.confusion is not None and sorted(ref.confusion) != sorted(CONFUSION):
+        raise CompareError(f"{path}: {key}.confusion: needs exactly {', '.join(CONFUSION)}")
+    return ref
+
+
+def read_metrics(path: Path, keys: tuple[str, ...], target: str) -> dict[str, float]:
+    """The ``keys`` of a family's metrics file.
+
+    Raises:
+        CompareError: the file (naming the ``dvc repro`` target that writes it) or a key is
+            missing, or a value is not a finite number.
+    """
+    if not path.is_file():
+        raise CompareError(f"{path} is missing (run: dvc repro {target})")
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    missing = [key for key in keys if not isinstance(raw, dict) or key not in raw]
+    if missing:
+        raise CompareError(f"{path}: missing metric {missing[0]!r} (rerun: dvc repro {target})")
+    bad = [k for k in keys if isinstance(raw[k], bool) or not isinstance(raw[k], (int, float))
+           or not math.isfinite(raw[k])]
+    if bad:
+        raise CompareError(f"{path}: metric {bad[0]!r} is not a finite number: {raw[bad[0]]!r}")
+    return {key: raw[key] for key in keys}
+
+
+def read_history(path: Path, target: str) -> pd.DataFrame:
+    """A sentiment family's per-epoch ``epoch, accuracy, val_accuracy`` (more columns kept)."""
+    if not path.is_file():
+        raise CompareError(f"{path} is missing (run: dvc repro {target})")
+    history = pd.read_csv(path)
+    missing = sorted({"epoch", "accuracy", "val_accuracy"} - set(history.columns))
+    if missing:
+        raise CompareError(f"{path}: missing column {missing[0]!r}")
+    return history
+
+
+def choose_champion(sentiment: dict[str, dict[str, float]]) -> str:
+    """The family with the best validation accuracy (the first listed one on a tie)."""
+    return max(sentiment, key=lambda family: sentiment[family][SELECTION_KEY])
+
+
+def leaderboard(
+    sentiment: dict[str, dict[str, float]], refs: dict[str, Reference], champion: str
+) -> pd.DataFrame:
+    """One formatted row per sentiment family, by test accuracy (best first)."""
+    order = sorted(sentiment, key=lambda family: -sentiment[family]["accuracy"])
+    rows = []
+    for rank, family in enumerate(order, start=1):
+        m, ref = sentiment[family], refs[family]
+        rows.append({
+            "rank": rank,
+            "family": f"{family} (champion)" if family == champion else family,
+            "accuracy": f"{m['accuracy']:.5f}",
+            "F1": f"{m['f1']:.4f}",
+            "ROC AUC": f"{m['roc_auc']:.4f}",
+            **{key: f"{int(m[key]):,}" for key in CONFUSION},
+            "val. accuracy": f"{m[SELECTION_KEY]:.4f}",
+            "training s": f"{m['training_seconds']:,.1f}",
+            "parameters": f"{int(m['param_count']):,}",
+            "reference": ref.anchor,
+            "vs reference": f"{m['accuracy'] - ref.accuracy:+.5f}",
+        })
+    return pd.DataFrame(rows)
+
+
+def references_table(
+    sentiment: dict[str, dict[str, float]], refs: dict[str, Reference]
+) -> pd.DataFrame:
+    """Source, reference and this run's test accuracy (and confusion where the source has one)."""
+    def counts(c: dict) -> str:
+        return " / ".join(f"{key} {int(c[key]):,}" for key in CONFUSION)
+
+    rows = []
+    for family, ref in refs.items():
+        m = sentiment[family]
+        ours = f"{m['accuracy']:.5f}" + (f"; {counts(m)}" if ref.confusion else "")
+        theirs = ref.anchor + (f"; {counts(ref.confusion)}" if ref.confusion else "")
+        rows.append({"family": family, "source": ref.source, "reference": theirs,
+                     "this run": ours})
+    return pd.DataFrame(rows)
+
+
+def translation_table(
+    translation: dict[str, dict[str, float]], refs: dict[str, Reference]
+) -> pd.DataFrame:
+    """Exact match, character accuracy and final training loss per translator family."""
+    return pd.DataFrame([
+        {
+            "family": family,
+            "exact match": f"{m['exact_match']:.4f}",
+            "char accuracy": f"{m['char_accuracy']:.4f}",
+            "final training loss": f"{m['loss']:.4f}",
+            "reference": refs[family].anchor,
+            "vs reference": f"{m['exact_match'] - refs[family].accuracy:+.4f}",
+        }
+        for family, m in translation.items()
+    ])
+
+
+def to_markdown(frame: pd.DataFrame, *, text_columns: tuple[str, ...]) -> str:
+    """A pipe table of already formatted cells: numbers right-aligned, as written."""
+    align = ["left" if column in text_columns else "right" for column in frame.columns]
+    return frame.to_markdown(index=False, disable_numparse=True, colalign=align)
+
+
+def render_summary(
+    sentiment: dict[str, dict[str, float]],
+    translation: dict[str, dict[str, float]],
+    refs: dict[str, dict[str, Reference]],
+    champion: str,
+) -> str:
+    """``metrics/summary.md``: leaderboard, champion, reference numbers, translators."""
+    n_test = {int(sum(m[key] for key in CONFUSION)) for m in sentiment.values()}
+    best_test = max(sentiment, key=lambda family: sentiment[family]["accuracy"])
+    lines = [
+        "# Model comparison",
+        "",
+        "Written by the `compare` stage from `metrics/<family>.json`; reference numbers from",
+        "`stages/references.yaml`. Figure: `metrics/plots/comparison.png`.",
+        "",
+        "## Sentiment families",
+        "",
+        f"Test set: {' / '.join(f'{n:,}' for n in sorted(n_test))} reviews. Sorted by test "
+        "accuracy; `val. accuracy` is the validation accuracy of the kept weights; `training s` "
+        "is the wall time of training; `vs reference` is test accuracy minus the reference "
+        "accuracy.",
+        "",
+        to_markdown(leaderboard(sentiment, refs["sentiment"], champion),
+                    text_columns=("family", "reference")),
+        "",
+        f"**Champion: `{champion}`** (validation accuracy "
+        f"{sentiment[champion][SELECTION_KEY]:.4f}), registered in MLflow as "
+        f"`{REGISTERED_MODEL}@{CHAMPION_ALIAS}`. The champion is chosen by validation accuracy: "
+        "choosing by test accuracy would be a reporting choice that makes the winner's test "
+        "score optimistic. The validation reviews come from the same movies as the training "
+        "reviews, so validation accuracies run above test accuracies."
+        + ("" if best_test == champion else
+           f" The best test accuracy is `{best_test}`'s."),
+        "",
+        "### Reference numbers",
+        "",
+        to_markdown(references_table(sentiment, refs["sentiment"]),
+                    text_columns=("family", "source", "reference", "this run")),
+        "",
+        "## Translators (EN -> KO, characters)",
+        "",
+        "Greedy decoding of every training pair: memorization, there is no held-out split.",
+        "",
+        to_markdown(translation_table(translation, refs["translation"]),
+                    text_columns=("family", "reference")),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def figure_size(n_families: int) -> tuple[float, float]:
+    """``comparison.png`` size in inches: one panel column per sentiment family, at least 3."""
+    return PANEL_WIDTH_IN * max(n_families, 3), FIGURE_HEIGHT_IN
+
+
+def plot_comparison(
+    sentiment: dict[str, dict[str, float]],
+    histories: dict[str, pd.DataFrame],
+    translation: dict[str, dict[str, float]],
+    refs: dict[str, dict[str, Reference]],
+    target: Path,
+) -> None:
+    """Top: accuracies, accuracy by epoch, translators; bottom: one confusion matrix per family."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure(figsize=figure_size(len(sentiment)), layout="constrained")
+    try:
+        top, bottom = fig.subfigures(2, 1, height_ratios=[1.1, 1.0])
+        bars, epochs, translators = top.subplots(1, 3)
+        _plot_accuracies(bars, sentiment, refs["sentiment"])
+        _plot_epochs(epochs, histories)
+        _plot_translators(translators, translation, refs["translation"])
+        for ax, (family, m) in zip(bottom.subplots(1, len(sentiment), squeeze=False)[0],
+                                   sentiment.items(), strict=True):
+            _plot_confusion(ax, family, m)
+        with atomic_path(target, suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=DPI)
+    finally:
+        plt.close(fig)
+
+
+def _plot_accuracies(ax: Any, sentiment: dict, refs: dict[str, Reference]) -> None:
+    order = sorted(sentiment, key=lambda family: sentiment[family]["accuracy"])
+    y = np.arange(len(order))
+    test = [sentiment[f]["accuracy"] for f in order]
+    ax.barh(y, test, color="tab:blue", label="test")
+    ax.plot([sentiment[f][SELECTION_KEY] for f in order], y, "o", color="tab:orange",
+            label="validation")
+    ax.plot([refs[f].accuracy for f in order], y, "|", color="black", markersize=18,
+            markeredgewidth=2, label="reference")
+    for yi, value in zip(y, test, strict=True):
+        ax.annotate(f"{value:.4f}", (value, yi), xytext=(-3, 0), textcoords="offset points",
+                    ha="right", va="center", color="white", fontsize=8)
+    values = test + [refs[f].accuracy for f in order]
+    ax.set_xlim(max(0.0, min(values) - 0.05), 1.0)
+    ax.set_yticks(y, order)
+    ax.set_title("Sentiment accuracy")
+    ax.legend(fontsize=7, loc="lower right")
+
+
+def _plot_epochs(ax: Any, histories: dict[str, pd.DataFrame]) -> None:
+    for i, (family, history) in enumerate(histories.items()):
+        color = f"C{i}"
+        ax.plot(history["epoch"], history["val_accuracy"], "o-", color=color, label=family)
+        ax.plot(history["epoch"], history["accuracy"], "--", color=color, alpha=0.6)
+    ax.set_xlabel("epoch")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.set_title("Accuracy by epoch (solid: validation, dashed: training)", fontsize=9)
+    ax.legend(fontsize=7)
+
+
+def _plot_translators(ax: Any, translation: dict, refs: dict[str, Reference]) -> None:
+    x = np.arange(len(translation))
+    ax.bar(x - 0.2, [m["exact_match"] for m in translation.values()], 0.4, label="exact match")
+    ax.bar(x + 0.2, [m["char_accuracy"] for m in translation.values()], 0.4,
+           label="char accuracy")
+    ax.plot(x - 0.2, [refs[f].accuracy for f in translation], "_", color="black",
+            markersize=20, markeredgewidth=2, label="reference")
+    ax.set_xticks(x, list(translation), fontsize=8)
+    ax.set_ylim(0.0, 1.3)
+    ax.set_title("Translators (EN -> KO)")
+    ax.legend(fontsize=7, loc="upper center", ncols=3)
+
+
+def _plot_confusion(ax: Any, family: str, m: dict) -> None:
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    matrix = np.array([[m["tn"], m["fp"]], [m["fn"], m["tp"]]], dtype=int)
+    ConfusionMatrixDisplay(matrix, display_labels=LABEL_NAMES).plot(
+        ax=ax, cmap="Blues", values_format="d", colorbar=False
+    )
+    ax.set_title(f"{family}: accuracy {m['accuracy']:.5f}", fontsize=9)
+
+
+def champion_version(client: Any) -> Any | None:
+    """The model version the alias ``champion`` points at, or None if there is none yet."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_model_version_by_alias(REGISTERED_MODEL, CHAMPION_ALIAS)
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return None
+        raise
+
+
+def find_training_run(client: Any, family: str, metrics: dict, metrics_path: Path) -> Any:
+    """The latest FINISHED ``train@<family>`` run that logged exactly these test metrics.
+
+    Raises:
+        CompareError: no such run in the store (e.g. the stage was restored from DVC's run cache
+            or its outputs were pulled, so it never ran against this store).
+    """
+    stage = f"train@{family}"
+    experiment = client.get_experiment_by_name(SENTIMENT_EXPERIMENT)
+    runs = [] if experiment is None else client.search_runs(
+        [experiment.experiment_id],
+        filter_string=f"tags.dvc_stage = '{stage}' and attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time DESC"],
+    )
+    for run in runs:
+        logged = run.data.metrics
+        if all(logged.get(f"test_{key}") == metrics[key] for key in RUN_MATCH_KEYS):
+            return run
+    raise CompareError(
+        f"no FINISHED MLflow run of {stage} in experiment {SENTIMENT_EXPERIMENT!r} at "
+        f"{tracking.tracking_uri()} logged the test metrics of {metrics_path} (restored from "
+        f"DVC's run cache or pulled?); train it again: dvc repro -f -s {stage}"
+    )
+
+
+def register_champion(client: Any, family: str, run: Any, metrics: dict) -> Any:
+    """Make ``run``'s logged model the ``champion`` version of ``imdb-sentiment``.
+
+    Returns:
+        The model version the alias points at (the existing one if it already is ``run``'s).
+    """
+    from mlflow.exceptions import MlflowException
+
+    current = champion_version(client)
+    if current is not None and current.run_id == run.info.run_id:
+        log.info("%s@%s is already version %s (run %s)", REGISTERED_MODEL, CHAMPION_ALIAS,
+                 current.version, run.info.run_id)
+        return current
+    models = client.search_logged_models(
+        experiment_ids=[run.info.experiment_id],
+        filter_string=f"source_run_id = '{run.info.run_id}'",
+    )
+    if len(models) != 1:
+        raise CompareError(f"MLflow run {run.info.run_id} ({family}) logged {len(models)} "
+                           "models, expected 1")
+    try:
+        client.create_registered_model(REGISTERED_MODEL, description="IMDB sentiment: the "
+                                       "compare stage's champion (best validation accuracy)")
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+    tags = {"family": family, "selected_by": SELECTION_KEY,
+            SELECTION_KEY: str(metrics[SELECTION_KEY]), "test_accuracy": str(metrics["accuracy"]),
+            "git_commit": run.data.tags.get("git_commit", "unknown")}
+    version = client.create_model_version(
+        REGISTERED_MODEL, source=f"models:/{models[0].model_id}", run_id=run.info.run_id,
+        tags=tags, model_id=models[0].model_id,
+    )
+    client.set_registered_model_alias(REGISTERED_MODEL, CHAMPION_ALIAS, version.version)
+    log.info("%s version %s (%s, run %s) is now @%s", REGISTERED_MODEL, version.version, family,
+             run.info.run_id, CHAMPION_ALIAS)
+    return version
+
+
+def run(
+    *,
+    references_path: Path = REFERENCES_FILE,
+    metrics_dir: Path = METRICS_DIR,
+    plots_dir: Path = PLOTS_DIR,
+) -> dict[str, str]:
+    """Read every family's results, write the summary and figure, register the champion.
+
+    Returns:
+        ``champion`` (family), ``version`` (registered model version) and ``run_id``.
+    """
+    from mlflow import MlflowClient
+
+    refs = load_references(references_path)
+    sentiment = {family: read_metrics(metrics_dir / f"{family}.json", SENTIMENT_KEYS,
+                                      f"train@{family}") for family in refs["sentiment"]}
+    translation = {family: read_metrics(metrics_dir / f"{family}.json", TRANSLATION_KEYS,
+                                        f"train_translator@{family}")
+                   for family in refs["translation"]}
+    histories = {family: read_history(plots_dir / f"{family}_history.csv", f"train@{family}")
+                 for family in refs["sentiment"]}
+    champion = choose_champion(sentiment)
+    uri = tracking.tracking_uri()
+    tracking.check_tracking(uri)
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    with tracking.store_lock(uri):  # found before any output is written
+        training_run = find_training_run(client, champion, sentiment[champion],
+                                         metrics_dir / f"{champion}.json")
+    atomic_write_text(metrics_dir / "summary.md",
+                      render_summary(sentiment, translation, refs, champion))
+    plot_comparison(sentiment, histories, translation, refs, plots_dir / "comparison.png")
+    with tracking.store_lock(uri):  # one read-check-write of the alias at a time
+        version = register_champion(client, champion, training_run, sentiment[champion])
+    return {"champion": champion, "version": str(version.version),
+            "run_id": training_run.info.run_id}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argparse.ArgumentParser(description=__doc__).parse_args(argv)
+    setup_logging()
+    try:
+        result = run()
+    except (CompareError, tracking.TrackingError) as exc:
+        log.error("%s", exc)
+        return 1
+    log.info("champion %s: %s version %s", result["champion"], REGISTERED_MODEL,
+             result["version"])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

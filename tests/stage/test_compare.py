@@ -1,0 +1,195 @@
+"""compare.run on fixture metrics files and runs in a temporary MLflow store."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import mlflow
+import pytest
+import yaml
+from mlflow import MlflowClient
+from PIL import Image
+
+from stages import compare
+from stages.common.params import CLASSIFIER_FAMILIES, TRANSLATOR_FAMILIES
+from stages.common.paths import REPO_ROOT
+from tests.compare_fixtures import (
+    SENTIMENT,
+    TRANSLATION,
+    log_training_run,
+    sentiment_metrics,
+    write_results,
+)
+
+LEADERBOARD = """\
+|   rank | family           |   accuracy |     F1 |   ROC AUC |     tn |    fp |    fn |     tp |   val. accuracy |   training s |   parameters | reference                                |   vs reference |
+|-------:|:-----------------|-----------:|-------:|----------:|-------:|------:|------:|-------:|----------------:|-------------:|-------------:|:-----------------------------------------|---------------:|
+|      1 | tfidf_logreg     |    0.90120 | 0.9009 |    0.9612 | 11,300 | 1,200 | 1,270 | 11,230 |          0.9100 |         33.1 |    1,613,432 | 0.89-0.90                                |       +0.01120 |
+|      2 | lstm (champion)  |    0.88000 | 0.8800 |    0.9431 | 11,000 | 1,500 | 1,500 | 11,000 |          0.9200 |        140.2 |    1,293,345 | >= 0.87                                  |       +0.01000 |
+|      3 | transformer      |    0.87000 | 0.8697 |    0.9350 | 10,900 | 1,600 | 1,650 | 10,850 |          0.8900 |        630.0 |    1,360,001 | 0.875 (no positions) / 0.883 (positions) |       -0.01300 |
+|      4 | glove_bilstm     |    0.85000 | 0.8515 |    0.9204 | 10,500 | 2,000 | 1,750 | 10,750 |          0.8600 |      1,234.5 |       34,113 | ~ 0.87                                   |       -0.02000 |
+|      5 | transformer_seed |    0.75296 | 0.7226 |    0.8312 | 10,780 | 1,720 | 4,456 |  8,044 |          0.7801 |         98.8 |      344,418 | 0.75296                                  |       +0.00000 |
+"""  # noqa: E501
+TRANSLATORS = """\
+| family            |   exact match |   char accuracy |   final training loss | reference     |   vs reference |
+|:------------------|--------------:|----------------:|----------------------:|:--------------|---------------:|
+| seq2seq           |        1.0000 |          1.0000 |                0.0026 | 110/110 exact |        +0.0000 |
+| seq2seq_attention |        0.9909 |          0.9969 |                0.0123 | 110/110 exact |        -0.0091 |
+"""  # noqa: E501
+SEED_REFERENCE = (
+    "| transformer_seed | seed transformer classifier (num_words 10000, maxlen 80, 10 epochs)"
+    "                | 0.75296; tn 10,780 / fp 1,720 / fn 4,456 / tp 8,044 "
+    "| 0.75296; tn 10,780 / fp 1,720 / fn 4,456 / tp 8,044 |"
+)
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A temporary sqlite store, for the stage (env) and for the fixture runs (mlflow global)."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    mlflow.set_tracking_uri(uri)
+    yield uri
+    mlflow.set_tracking_uri(None)
+
+
+@pytest.fixture
+def results(tmp_path: Path) -> tuple[Path, Path]:
+    metrics_dir, plots_dir = tmp_path / "metrics", tmp_path / "metrics" / "plots"
+    metrics_dir.mkdir()
+    write_results(metrics_dir, plots_dir)
+    return metrics_dir, plots_dir
+
+
+def run(results: tuple[Path, Path]) -> dict[str, str]:
+    return compare.run(metrics_dir=results[0], plots_dir=results[1])
+
+
+def test_summary_figure_and_champion_alias(
+    results: tuple[Path, Path], store: str
+) -> None:
+    lstm = log_training_run("lstm", sentiment_metrics("lstm"))
+    log_training_run("tfidf_logreg", sentiment_metrics("tfidf_logreg"))
+    # Later lstm runs that did not produce metrics/lstm.json: another experiment, a failure.
+    log_training_run("lstm", {**sentiment_metrics("lstm"), "accuracy": 0.5})
+    log_training_run("lstm", sentiment_metrics("lstm"), status="FAILED")
+
+    assert run(results) == {"champion": "lstm", "version": "1", "run_id": lstm}
+
+    summary = (results[0] / "summary.md").read_text(encoding="utf-8")
+    assert LEADERBOARD in summary
+    assert TRANSLATORS in summary
+    assert SEED_REFERENCE in summary
+    assert "**Champion: `lstm`** (validation accuracy 0.9200)" in summary
+    assert "The best test accuracy is `tfidf_logreg`'s." in summary
+    with Image.open(results[1] / "comparison.png") as png:
+        assert (png.format, png.size) == ("PNG", (1600, 700))  # 5 panels of 3.2 x 7 in, 100 dpi
+
+    client = MlflowClient(store, store)
+    version = client.get_model_version_by_alias("imdb-sentiment", "champion")
+    assert (str(version.version), version.run_id) == ("1", lstm)
+    assert version.tags["family"] == "lstm"
+    assert version.tags["selected_by"] == "best_val_accuracy"
+    (model,) = client.search_logged_models(
+        experiment_ids=[client.get_run(lstm).info.experiment_id],
+        filter_string=f"source_run_id = '{lstm}'",
+    )
+    assert version.source == f"models:/{model.model_id}"
+
+
+def test_rerun_keeps_the_champion_version_then_moves_the_alias(
+    results: tuple[Path, Path], store: str
+) -> None:
+    log_training_run("lstm", sentiment_metrics("lstm"))
+    assert run(results)["version"] == "1"
+    assert run(results)["version"] == "1"  # same run: no new version
+
+    # tfidf_logreg retrained with a better validation accuracy takes over.
+    better = {**sentiment_metrics("tfidf_logreg"), "best_val_accuracy": 0.95}
+    (results[0] / "tfidf_logreg.json").write_text(json.dumps(better))
+    tfidf = log_training_run("tfidf_logreg", better)
+    assert run(results) == {"champion": "tfidf_logreg", "version": "2", "run_id": tfidf}
+    client = MlflowClient(store, store)
+    assert client.get_model_version_by_alias("imdb-sentiment", "champion").run_id == tfidf
+    assert client.get_model_version("imdb-sentiment", "1").aliases == []
+
+
+def test_no_run_of_the_champion_fails_before_writing(
+    results: tuple[Path, Path], store: str
+) -> None:
+    log_training_run("tfidf_logreg", sentiment_metrics("tfidf_logreg"))
+    with pytest.raises(compare.CompareError) as exc:
+        run(results)
+    assert str(exc.value) == (
+        "no FINISHED MLflow run of train@lstm in experiment 'sentiment' at "
+        f"{store} logged the test metrics of {results[0] / 'lstm.json'} (restored from DVC's "
+        "run cache or pulled?); train it again: dvc repro -f -s train@lstm"
+    )
+    assert not (results[0] / "summary.md").exists()
+    assert not (results[1] / "comparison.png").exists()
+
+
+DROP = object()
+
+
+@pytest.mark.parametrize(
+    ("family", "change", "message"),
+    [
+        ("lstm", None, "lstm.json is missing (run: dvc repro train@lstm)"),
+        ("seq2seq", None, "seq2seq.json is missing (run: dvc repro train_translator@seq2seq)"),
+        ("lstm", {"best_val_accuracy": DROP},
+         "lstm.json: missing metric 'best_val_accuracy' (rerun: dvc repro train@lstm)"),
+        ("lstm", {"f1": None}, "lstm.json: metric 'f1' is not a finite number: None"),
+        ("seq2seq", {"exact_match": "1.0"},
+         "seq2seq.json: metric 'exact_match' is not a finite number: '1.0'"),
+    ],
+)
+def test_bad_metrics_files_name_the_file_and_target(
+    results: tuple[Path, Path], store: str, family: str, change: dict | None, message: str
+) -> None:
+    path = results[0] / f"{family}.json"
+    if change is None:
+        path.unlink()
+    else:
+        metrics = json.loads(path.read_text()) | change
+        path.write_text(json.dumps({k: v for k, v in metrics.items() if v is not DROP}))
+    with pytest.raises(compare.CompareError) as exc:
+        run(results)
+    assert str(exc.value) == f"{results[0]}/{message}"
+
+
+def test_references_cover_the_families_and_the_compare_deps() -> None:
+    refs = compare.load_references(compare.REFERENCES_FILE)
+    assert list(refs["sentiment"]) == list(CLASSIFIER_FAMILIES) == list(SENTIMENT)
+    assert list(refs["translation"]) == list(TRANSLATOR_FAMILIES) == list(TRANSLATION)
+    assert refs["sentiment"]["transformer_seed"].confusion == {
+        "tn": 10780, "fp": 1720, "fn": 4456, "tp": 8044,
+    }
+    stage = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())["stages"]["compare"]
+    expected = {f"metrics/{family}.json" for task in refs.values() for family in task}
+    expected |= {f"metrics/plots/{family}_history.csv" for family in refs["sentiment"]}
+    assert expected | {"stages/references.yaml"} <= set(stage["deps"])
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("sentiment: {}\n", "top-level keys must be sentiment, translation"),
+        ("sentiment: {}\ntranslation: {a: {source: s, anchor: x, accuracy: 1}}\n",
+         "sentiment: must map family names to references"),
+        ("sentiment: {a: {source: s, anchor: x, accuracy: 2}}\n"
+         "translation: {b: {source: s, anchor: x, accuracy: 1}}\n",
+         "sentiment.a.accuracy: must be a number in [0, 1]"),
+        ("sentiment: {a: {source: s, anchor: x}}\n"
+         "translation: {b: {source: s, anchor: x, accuracy: 1}}\n",
+         "sentiment.a: Reference.__init__() missing 1 required positional argument: 'accuracy'"),
+    ],
+)
+def test_bad_references_name_the_key(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "references.yaml"
+    path.write_text(text)
+    with pytest.raises(compare.CompareError) as exc:
+        compare.load_references(path)
+    assert str(exc.value) == f"{path}: {message}"

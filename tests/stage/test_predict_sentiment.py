@@ -1,0 +1,226 @@
+"""``python -m stages.predict sentiment`` on tiny trained families: the CLI's probabilities are
+the ones the test metrics were computed from; input and model errors are one clear line."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from mlflow import MlflowClient
+
+from stages import compare, predict, train_classifier
+from stages.common.metrics import compute_metrics
+from stages.common.params import Params, parse_params
+from stages.common.paths import PARAMS_FILE
+from stages.common.text import load_split
+from stages.models.classifiers import positive_probability
+from tests.classifier_fixtures import TINY, write_prepared
+from tests.conftest import REPO_ROOT
+
+FAMILIES = ("lstm", "tfidf_logreg")
+
+
+def tiny_params() -> Params:
+    raw = yaml.safe_load(PARAMS_FILE.read_text(encoding="utf-8"))
+    raw["train"] = {family: TINY[family] for family in FAMILIES}
+    return parse_params(raw)
+
+
+class Trained:
+    """Two families trained on the synthetic IMDB, logged to a temporary MLflow store."""
+
+    def __init__(self, root: Path) -> None:
+        self.prepared = write_prepared(root / "prepared")
+        self.models = root / "models"
+        self.metrics = root / "metrics"
+        self.uri = f"sqlite:///{root / 'mlflow.db'}"
+        self.test = pd.read_parquet(self.prepared / "imdb" / "test.parquet")
+
+    def train(self, family: str) -> None:
+        train_classifier.run(
+            tiny_params(),
+            family,
+            inputs=train_classifier.Inputs(self.prepared / "vectorized",
+                                           self.prepared / "embeddings.npy",
+                                           self.prepared / "imdb"),
+            outputs=train_classifier.Outputs(self.models, self.metrics, self.metrics / "plots"),
+        )
+
+    def metrics_of(self, family: str) -> dict:
+        return json.loads((self.metrics / f"{family}.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trained]:
+    result = Trained(tmp_path_factory.mktemp("trained"))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", result.uri)
+        for family in FAMILIES:
+            result.train(family)
+        yield result
+
+
+def cli(trained: Trained, *args: str) -> int:
+    return predict.main([
+        "sentiment", *args, "--models-dir", str(trained.models),
+        "--vectorized-dir", str(trained.prepared / "vectorized"),
+    ])
+
+
+def csv_rows(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_cli_predictions_of_the_test_split_reproduce_the_test_metrics(
+    trained: Trained, family: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    reviews = tmp_path / "test.txt"
+    reviews.write_text("\n".join(trained.test["text"]) + "\n", encoding="utf-8")
+    assert cli(trained, "--family", family, "--file", str(reviews), "--format", "csv") == 0
+    rows = csv_rows(capsys.readouterr().out)
+    assert [int(r["line"]) for r in rows] == list(range(1, len(trained.test) + 1))
+    assert [r["review"] for r in rows] == list(trained.test["text"])
+    probabilities = np.array([float(r["probability"]) for r in rows])
+    assert [r["label"] for r in rows] == ["pos" if p >= 0.5 else "neg" for p in probabilities]
+    ours = compute_metrics(trained.test["label"].to_numpy(), probabilities)
+    stage = trained.metrics_of(family)
+    for key in ("accuracy", "tn", "fp", "fn", "tp"):
+        assert ours[key] == stage[key], key
+    assert ours["roc_auc"] == pytest.approx(stage["roc_auc"], abs=1e-9)
+    assert ours["loss"] == pytest.approx(stage["loss"], rel=1e-6)
+
+
+def test_a_handful_of_reviews_get_the_models_test_probabilities(
+    trained: Trained, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Token ids and P(positive) as train_classifier computed them for its test metrics."""
+    picks = [0, 1, 7, 42, 159]
+    preprocess = json.loads((trained.models / "lstm" / "preprocess.json").read_text())
+    x_test, _ = load_split(trained.prepared / "vectorized" / "test.npz", **preprocess)
+    texts = [trained.test["text"][i] for i in picks]
+    encoded = predict.encode_reviews(texts, trained.prepared / "vectorized" / "vocab.tsv",
+                                     preprocess)
+    np.testing.assert_array_equal(encoded, x_test[picks])
+
+    model = keras.models.load_model(trained.models / "lstm" / "model.keras", compile=False)
+    expected = positive_probability(
+        model.predict(x_test, batch_size=train_classifier.PREDICT_BATCH, verbose=0)
+    )[picks]
+    assert cli(trained, "--family", "lstm", "--format", "json", *texts) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert [r["review"] for r in records] == texts
+    np.testing.assert_allclose([r["probability"] for r in records], expected, rtol=1e-6)
+    assert [r["label"] for r in records] == ["pos" if p >= 0.5 else "neg" for p in expected]
+
+
+def test_champion_is_the_registered_model(
+    trained: Trained, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", trained.uri)
+    reviews = ["great superb w3 w4", "awful w1 boring", "w5 w6 loved it, hated the end"]
+    assert cli(trained, "--family", "lstm", "--format", "json", *reviews) == 0
+    local = json.loads(capsys.readouterr().out)
+
+    client = MlflowClient(trained.uri, trained.uri)
+    metrics = trained.metrics_of("lstm")
+    run = compare.find_training_run(client, "lstm", metrics, trained.metrics / "lstm.json")
+    compare.register_champion(client, "lstm", run, metrics)
+    assert cli(trained, "--family", "champion", "--format", "json", *reviews) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == local
+    assert f"imdb-sentiment@champion is version 1: lstm (run {run.info.run_id})" in captured.err
+
+
+def test_text_format_shows_label_probability_and_review_start(
+    trained: Trained, capsys: pytest.CaptureFixture[str]
+) -> None:
+    long = "superb " * 20
+    assert cli(trained, "--family", "tfidf_logreg", "awful\tboring", long) == 0
+    first, second = capsys.readouterr().out.splitlines()
+    assert first.startswith("neg\t0.") and first.endswith("\tawful boring")
+    assert second.startswith("pos\t0.")
+    assert second.split("\t")[2] == ("superb " * 10)[:67] + "..."
+
+
+def test_stdin_with_random_bytes_in_a_subprocess(trained: Trained) -> None:
+    data = bytes(np.random.default_rng(0).integers(0, 256, 2000, dtype=np.uint8))
+    data = b"great movie\r\n\n" + data.replace(b"\n", b" ") + b"\n\xff\xfe awful\n"
+    proc = subprocess.run(
+        [sys.executable, "-m", "stages.predict", "sentiment", "-", "--family", "tfidf_logreg",
+         "--format", "csv", "--models-dir", str(trained.models)],
+        input=data, capture_output=True, cwd=REPO_ROOT, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    rows = csv_rows(proc.stdout.decode("utf-8"))
+    assert [r["line"] for r in rows] == ["1", "3", "4"]  # line 2 is blank
+    assert rows[0]["review"] == "great movie"
+    assert rows[2]["review"] == "\ufffd\ufffd awful"
+    assert b"Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "message"),
+    [
+        ([], None, "no reviews: pass REVIEW arguments, --file PATH, or - for stdin"),
+        (["good", " "], None, "review 2 is empty"),
+        (["-"], b"\n  \r\n", "stdin: no reviews (one review per line)"),
+        (["--file", "-"], b"", "stdin: no reviews (one review per line)"),
+        (["good", "--file", "x.txt"], None, "give reviews as arguments or with --file, not both"),
+        (["--file", "/nonexistent/reviews.txt"], None,
+         "cannot read /nonexistent/reviews.txt: No such file or directory"),
+    ],
+)
+def test_unusable_input_exits_2(
+    trained: Trained, args: list[str], stdin: bytes | None, message: str,
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if stdin is not None:
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))
+    assert cli(trained, "--family", "lstm", *args) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.endswith(f"ERROR stages.predict: {message}\n")
+
+
+def test_missing_model_vocabulary_or_champion_exit_1(
+    trained: Trained, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    args = ["sentiment", "good", "--models-dir", str(tmp_path)]
+    assert predict.main([*args, "--family", "transformer"]) == 1
+    assert capsys.readouterr().err.endswith(
+        f"no trained model in {tmp_path / 'transformer'} (run: dvc repro train@transformer)\n"
+    )
+    assert predict.main([*args[:2], "--family", "lstm", "--models-dir", str(trained.models),
+                         "--vectorized-dir", str(tmp_path)]) == 1
+    assert capsys.readouterr().err.endswith(
+        f"no vocabulary {tmp_path / 'vocab.tsv'} (run: dvc repro vectorize)\n"
+    )
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
+    assert predict.main([*args, "--family", "champion"]) == 1
+    assert capsys.readouterr().err.endswith(
+        f"no model imdb-sentiment@champion in the MLflow store {store} (run: dvc repro compare)\n"
+    )
+    assert not (tmp_path / "mlflow.db").exists()  # predicting creates no store
+
+
+def test_unknown_family_lists_the_valid_ones(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        predict.main(["sentiment", "good", "--family", "bert"])
+    assert exc.value.code == 2
+    assert (
+        "argument --family: invalid choice: 'bert' (choose from 'transformer_seed', 'lstm', "
+        "'glove_bilstm', 'transformer', 'tfidf_logreg', 'champion')"
+    ) in capsys.readouterr().err
