@@ -52,7 +52,9 @@ def train_seconds(family: str, cfg, x: np.ndarray, y: np.ndarray, *, bare: bool,
     keras.utils.set_random_seed(cfg.seed)
     embeddings = np.load(PREPARED_DIR / "embeddings.npy") if family == "glove_bilstm" else None
     vocab_size = min(cfg.vocab_size, len(read_vocab(PREPARED_DIR / "vectorized" / "vocab.tsv")))
-    model = compile_model(BUILDERS[family](cfg, vocab_size=vocab_size, embeddings=embeddings), cfg)
+    model = BUILDERS[family](cfg, vocab_size=vocab_size, embeddings=embeddings)
+    steps = epochs * -(-len(x) // cfg.batch_size)
+    compile_model(model, cfg, decay_steps=steps)
     timer = Timer()
     if bare:
         model.fit(x, y, batch_size=cfg.batch_size, epochs=epochs, callbacks=[timer], verbose=0)

@@ -184,7 +184,8 @@ def fit_neural(
     for end, trainable in phases(cfg):
         if GLOVE_LAYER in {layer.name for layer in model.layers}:
             model.get_layer(GLOVE_LAYER).trainable = trainable
-        compile_model(model, cfg)  # (re)compiling applies the trainable flags
+        steps = (end - epoch) * int(train.cardinality())  # a cosine schedule spans the phase
+        compile_model(model, cfg, decay_steps=steps)  # (re)compiling applies trainable flags
         history = model.fit(
             train,
             validation_data=val,

@@ -32,13 +32,27 @@ NEURAL = {
     "batch_size": 32,
     "optimizer": "adam",
     "learning_rate": 0.01,
+    "lr_schedule": "constant",
     "patience": 2,
     "jit_compile": False,
 }
 TINY: dict[str, dict[str, Any]] = {
     "transformer_seed": {**NEURAL, "embed_dim": 8, "num_heads": 2, "key_dim": 4, "ff_dim": 8},
-    "lstm": {**NEURAL, "embed_dim": 8, "units": 8, "dropout": 0.0, "bigram_buckets": 0},
-    "glove_bilstm": {**NEURAL, "units": 8, "dropout": 0.0, "frozen_epochs": 1},
+    "lstm": {
+        **NEURAL,
+        "embed_dim": 8,
+        "units": 8,
+        "pooling": "last",
+        "dropout": 0.0,
+        "bigram_buckets": 0,
+    },
+    "glove_bilstm": {
+        **NEURAL,
+        "units": 8,
+        "pooling": "max",
+        "dropout": 0.0,
+        "frozen_epochs": 1,
+    },
     "transformer": {
         **NEURAL,
         "embed_dim": 8,

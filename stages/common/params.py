@@ -162,6 +162,7 @@ class NeuralClassifierParams:
     batch_size: int
     optimizer: Literal["adam", "rmsprop"]
     learning_rate: float
+    lr_schedule: Literal["constant", "cosine"]  # cosine: decays to 0 over each fit phase
     patience: int | None  # early stopping on val accuracy, best weights kept; null: final weights
     jit_compile: bool  # XLA; Keras' default "auto" does not enable it on CPU
 
@@ -214,6 +215,7 @@ class LstmParams(NeuralClassifierParams):
 
     embed_dim: int
     units: int
+    pooling: Literal["last", "max"]  # last LSTM state, or max over all its outputs
     dropout: float
     bigram_buckets: int  # hashed bigram embeddings added to the tokens' (0: unigrams only)
 
@@ -229,6 +231,7 @@ class GloveBilstmParams(NeuralClassifierParams):
     """GloVe Embedding (data/prepared/embeddings.npy) -> Bidirectional LSTM -> Dense sigmoid."""
 
     units: int
+    pooling: Literal["last", "max"]  # last LSTM states, or max over all outputs
     dropout: float
     frozen_epochs: int  # warm-up epochs with GloVe frozen, then fine-tuned (counted in epochs)
 

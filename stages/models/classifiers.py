@@ -42,6 +42,11 @@ def _add_bigrams(
     return layers.Add(name="add_bigrams")([x, bigrams])
 
 
+def _pool(x: keras.KerasTensor, pooling: str) -> keras.KerasTensor:
+    """``"max"``: max over the time steps of a sequence output; ``"last"``: already pooled."""
+    return layers.GlobalMaxPooling1D(name="pool")(x) if pooling == "max" else x
+
+
 def _sigmoid_head(x: keras.KerasTensor, dropout: float) -> keras.KerasTensor:
     if dropout:
         x = layers.Dropout(dropout, name="head_dropout")(x)
@@ -66,7 +71,7 @@ def build_transformer_seed(
 def build_lstm(
     cfg: LstmParams, *, vocab_size: int, embeddings: np.ndarray | None = None
 ) -> keras.Model:
-    """Embedding -> LSTM (last state) -> Dense sigmoid.
+    """Embedding (+ hashed bigrams) -> LSTM (last state or max over outputs) -> Dense sigmoid.
 
     No padding mask: with ``padding: pre`` the zeros come first and the last state has read the
     whole review, while a mask would cost the LSTM its fast path.
@@ -74,14 +79,15 @@ def build_lstm(
     inputs = _input(cfg)
     x = layers.Embedding(vocab_size, cfg.embed_dim, name="embedding")(inputs)
     x = _add_bigrams(x, inputs, cfg.bigram_buckets)
-    x = layers.LSTM(cfg.units, name="lstm")(x)
+    x = layers.LSTM(cfg.units, return_sequences=cfg.pooling != "last", name="lstm")(x)
+    x = _pool(x, cfg.pooling)
     return keras.Model(inputs, _sigmoid_head(x, cfg.dropout), name="lstm")
 
 
 def build_glove_bilstm(
     cfg: GloveBilstmParams, *, vocab_size: int, embeddings: np.ndarray | None = None
 ) -> keras.Model:
-    """GloVe-initialised Embedding (layer ``glove``) -> Bidirectional LSTM -> Dense sigmoid.
+    """GloVe-initialised Embedding (layer ``glove``) -> BiLSTM (last or max) -> Dense sigmoid.
 
     Args:
         embeddings: ``[>= vocab_size, dim]`` GloVe matrix; rows ``>= vocab_size`` are unused.
@@ -96,7 +102,8 @@ def build_glove_bilstm(
     glove = layers.Embedding(vocab_size, embeddings.shape[1], name=GLOVE_LAYER)
     x = glove(inputs)
     glove.set_weights([embeddings[:vocab_size]])
-    x = layers.Bidirectional(layers.LSTM(cfg.units), name="bilstm")(x)
+    lstm = layers.LSTM(cfg.units, return_sequences=cfg.pooling != "last")
+    x = _pool(layers.Bidirectional(lstm, name="bilstm")(x), cfg.pooling)
     return keras.Model(inputs, _sigmoid_head(x, cfg.dropout), name="glove_bilstm")
 
 
@@ -128,17 +135,29 @@ BUILDERS: dict[str, Callable[..., keras.Model]] = {
 }
 
 
-def make_optimizer(cfg: NeuralClassifierParams) -> keras.optimizers.Optimizer:
-    """The optimizer named by ``cfg.optimizer`` at ``cfg.learning_rate``."""
+def make_optimizer(
+    cfg: NeuralClassifierParams, *, decay_steps: int | None = None
+) -> keras.optimizers.Optimizer:
+    """The optimizer named by ``cfg.optimizer`` at ``cfg.learning_rate``.
+
+    With ``lr_schedule: cosine`` the rate decays to 0 over ``decay_steps`` optimizer steps.
+    """
     classes: dict[str, Any] = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop}
-    return classes[cfg.optimizer](learning_rate=cfg.learning_rate)
+    rate: Any = cfg.learning_rate
+    if cfg.lr_schedule == "cosine":
+        if not decay_steps:
+            raise ValueError("lr_schedule cosine needs the number of decay steps")
+        rate = keras.optimizers.schedules.CosineDecay(cfg.learning_rate, decay_steps)
+    return classes[cfg.optimizer](learning_rate=rate)
 
 
-def compile_model(model: keras.Model, cfg: NeuralClassifierParams) -> keras.Model:
+def compile_model(
+    model: keras.Model, cfg: NeuralClassifierParams, *, decay_steps: int | None = None
+) -> keras.Model:
     """Compile with the family's optimizer; sparse CE for a softmax head, BCE for a sigmoid."""
     softmax = model.output_shape[-1] > 1
     model.compile(
-        optimizer=make_optimizer(cfg),
+        optimizer=make_optimizer(cfg, decay_steps=decay_steps),
         loss="sparse_categorical_crossentropy" if softmax else "binary_crossentropy",
         metrics=["accuracy"],
         jit_compile=cfg.jit_compile,
