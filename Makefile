@@ -1,11 +1,12 @@
 # `make repro`: create .venv, install the pinned dependencies, run the whole DVC pipeline.
 # `make test`:  same environment, run the test suite.
+# `make ui`:    the MLflow UI on the project's tracking store, http://127.0.0.1:5000
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install repro test lint
+.PHONY: install repro test lint ui
 
 install: $(STAMP)
 
@@ -24,3 +25,8 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check stages tests bench
+
+# The default store of the training stages (stages/common/tracking.py); runs logged with
+# MLFLOW_TRACKING_URI set live in that store instead.
+ui: $(STAMP)
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(abspath mlflow.db) --host 127.0.0.1 --port 5000

@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 
-from stages.common import tracking
 from stages.common.charvocab import CharVocab, VocabError
 from stages.common.logs import setup_logging
 from stages.common.params import CLASSIFIER_FAMILIES
@@ -176,15 +175,19 @@ def load_champion() -> tuple[Any, dict | None]:
     preprocessing params (None for TF-IDF).
 
     Raises:
-        ModelNotFoundError: no store, registered model or alias (the compare stage makes them).
-        TrackingError: the tracking URI is unusable.
+        ModelNotFoundError: the tracking URI is unusable, or there is no store, registered model
+            or alias (the compare stage makes them).
     """
     from mlflow import MlflowClient
 
+    from stages.common import tracking
     from stages.compare import CHAMPION_ALIAS, REGISTERED_MODEL, champion_version
 
     uri = tracking.tracking_uri()
-    tracking.check_tracking(uri)
+    try:
+        tracking.check_tracking(uri)
+    except tracking.TrackingError as exc:
+        raise ModelNotFoundError(str(exc)) from exc
     name = f"{REGISTERED_MODEL}@{CHAMPION_ALIAS}"
     missing_db = uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists()
     version = None if missing_db else champion_version(MlflowClient(uri, uri))
@@ -246,7 +249,7 @@ def _sentiment_command(args: argparse.Namespace) -> int:
         vocab_path = args.vectorized_dir / "vocab.tsv"
         if preprocess is not None and not vocab_path.is_file():
             raise ModelNotFoundError(f"no vocabulary {vocab_path} (run: dvc repro vectorize)")
-    except (ModelNotFoundError, tracking.TrackingError) as exc:
+    except ModelNotFoundError as exc:
         log.error("%s", exc)
         return 1
     probabilities = score(model, [review for _, review in rows], vocab_path, preprocess)

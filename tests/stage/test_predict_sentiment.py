@@ -214,6 +214,10 @@ def test_missing_model_vocabulary_or_champion_exit_1(
         f"no model imdb-sentiment@champion in the MLflow store {store} (run: dvc repro compare)\n"
     )
     assert not (tmp_path / "mlflow.db").exists()  # predicting creates no store
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "ftp://example.com")
+    assert predict.main([*args, "--family", "champion"]) == 1
+    assert "ERROR stages.predict: MLflow tracking URI 'ftp://example.com': unsupported scheme " \
+        "'ftp'" in capsys.readouterr().err
 
 
 def test_unknown_family_lists_the_valid_ones(capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,0 +1,200 @@
+"""``dvc repro compare`` on a fixture mirror with every family at tiny size, then what a user does
+next: ``dvc plots show``/``diff``, predictions with the champion, and the MLflow UI over HTTP."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import requests
+import yaml
+from mlflow import MlflowClient
+from PIL import Image
+
+from stages.common.metrics import compute_metrics
+from tests.classifier_fixtures import TINY
+from tests.mlflow_server import running_mlflow
+from tests.repo_fixtures import TINY_TRANSLATOR, build_mirror, copy_repo, dvc, git, stage_env
+
+pytestmark = pytest.mark.e2e
+
+SENTIMENT = list(TINY)
+TRANSLATORS = ["seq2seq", "seq2seq_attention"]
+UP_TO_DATE = "Data and pipelines are up to date."
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "test",
+    "GIT_AUTHOR_EMAIL": "test@example.com",
+    "GIT_COMMITTER_NAME": "test",
+    "GIT_COMMITTER_EMAIL": "test@example.com",
+}
+
+
+def tiny_families(repo: Path) -> None:
+    """Every sentiment and translator family of the copy at tiny, seconds-long sizes."""
+    path = repo / "params.yaml"
+    params = yaml.safe_load(path.read_text(encoding="utf-8"))
+    params["train"] = TINY
+    params["translate"] = dict.fromkeys(TRANSLATORS, {**TINY_TRANSLATOR, "epochs": 3})
+    path.write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def reproduced(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    """A committed copy after ``dvc repro compare``, runs in its default store ``mlflow.db``."""
+    root = tmp_path_factory.mktemp("compare")
+    repo = copy_repo(root / "repo")
+    for stale in ("models", "metrics/plots", "mlflow.db", "mlartifacts"):  # run by hand here
+        shutil.rmtree(repo / stale, ignore_errors=True)
+    for name in [f"{family}.json" for family in (*SENTIMENT, *TRANSLATORS)] + ["summary.md"]:
+        (repo / "metrics" / name).unlink(missing_ok=True)
+    sources = build_mirror(root / "mirror")
+    (repo / "stages" / "sources.yaml").write_text(yaml.safe_dump(sources), encoding="utf-8")
+    tiny_families(repo)
+    env = stage_env(root / "mirror", **GIT_IDENTITY)
+    env.pop("MLFLOW_TRACKING_URI", None)
+    out = dvc(repo, env, "repro", "compare")
+    assert "Running stage 'compare'" in out
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "repro")
+    return repo, env
+
+
+def champion_version(repo: Path) -> object:
+    uri = f"sqlite:///{repo / 'mlflow.db'}"
+    return MlflowClient(uri, uri).get_model_version_by_alias("imdb-sentiment", "champion")
+
+
+def test_repro_writes_summary_figure_and_registers_champion(
+    reproduced: tuple[Path, dict[str, str]],
+) -> None:
+    repo, env = reproduced
+    summary = (repo / "metrics" / "summary.md").read_text(encoding="utf-8")
+    metrics = {f: json.loads((repo / "metrics" / f"{f}.json").read_text()) for f in SENTIMENT}
+    champion = max(SENTIMENT, key=lambda family: metrics[family]["best_val_accuracy"])
+    rows = [[cell.strip() for cell in line.strip("|").split("|")]
+            for line in summary.splitlines() if line.startswith("|")]
+    board = {row[1]: row[2] for row in rows if row[0].isdigit()}  # family -> accuracy
+    assert board == {
+        f"{family} (champion)" if family == champion else family:
+        f"{metrics[family]['accuracy']:.5f}" for family in SENTIMENT
+    }
+    assert f"**Champion: `{champion}`**" in summary
+    with Image.open(repo / "metrics" / "plots" / "comparison.png") as png:
+        assert png.size == (1600, 700)
+
+    version = champion_version(repo)
+    assert version.tags["family"] == champion
+    uri = f"sqlite:///{repo / 'mlflow.db'}"
+    run = MlflowClient(uri).get_run(version.run_id)
+    assert run.data.tags["dvc_stage"] == f"train@{champion}"
+    assert run.data.metrics["test_accuracy"] == metrics[champion]["accuracy"]
+
+    assert UP_TO_DATE in dvc(repo, env, "status", "compare")
+    assert "Running stage" not in dvc(repo, env, "repro", "compare")
+
+
+def test_dvc_plots_show_and_diff(
+    reproduced: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    repo, env = reproduced
+    shown = json.loads(dvc(repo, env, "plots", "show", "--json"))
+    assert "errors" not in shown
+    curves = {f"{f}_{kind}" for f in SENTIMENT for kind in ("accuracy", "loss")}
+    curves.add("validation_accuracy")
+    images = {f"metrics/plots/{f}_confusion.png" for f in SENTIMENT}
+    images |= {"metrics/plots/comparison.png", "metrics/plots/seq2seq_attention/attention.png"}
+    assert curves | images <= set(shown["data"])
+    for plot_id in curves:
+        (plot,) = shown["data"][plot_id]
+        assert plot["type"] == "vega" and plot["content"]["data"]["values"], plot_id
+    for plot_id in images:
+        (plot,) = shown["data"][plot_id]
+        assert plot["type"] == "image" and Path(plot["url"]).is_file(), plot_id
+    fields = {v["field"] for v in shown["data"]["lstm_loss"][0]["content"]["data"]["values"]}
+    assert fields == {"loss", "val_loss"}
+
+    # Offline: the default page loads vega from a CDN, the images are files beside it.
+    out = tmp_path / "plots"
+    dvc(repo, env, "plots", "show", "-o", str(out))
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert "https://cdn.jsdelivr.net/npm/vega" in page
+    static = sorted(p.name for p in (out / "static").iterdir())
+    assert len([name for name in static if name.endswith(".png")]) == len(images)
+    dvc(repo, env, "plots", "show", "-o", str(out), "--html-template", ".dvc/plots/offline.html")
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert "cdn.jsdelivr" not in page and page.count("<img") == len(images)
+    assert '<script src="vendor/vega-embed@6.18.2.js"></script>' in page
+    assert all(f"vegaEmbed('#{plot_id}'" in page for plot_id in curves)
+
+    history = repo / "metrics" / "plots" / "lstm_history.csv"
+    history.write_text(history.read_text().replace("0.", "0.0"), encoding="utf-8")
+    diff = json.loads(dvc(repo, env, "plots", "diff", "--json", "--targets", "lstm_accuracy"))
+    (plot,) = diff["data"]["lstm_accuracy"]
+    assert sorted(plot["revisions"]) == ["HEAD", "workspace"]
+    assert {value["rev"] for value in plot["content"]["data"]["values"]} == {"HEAD", "workspace"}
+    git(repo, "checkout", "--", "metrics/plots/lstm_history.csv")
+
+
+def test_predict_champion_reproduces_its_test_metrics(
+    reproduced: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    repo, env = reproduced
+    family = champion_version(repo).tags["family"]
+    test = pd.read_parquet(repo / "data" / "prepared" / "imdb" / "test.parquet")
+    reviews = tmp_path / "reviews.txt"
+    reviews.write_text("\n".join(test["text"]) + "\n", encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, "-m", "stages.predict", "sentiment", "--family", "champion",
+         "--file", str(reviews), "--format", "json"],
+        cwd=repo, env=env, capture_output=True, text=True, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert f"imdb-sentiment@champion is version 1: {family}" in proc.stderr
+    probabilities = [r["probability"] for r in json.loads(proc.stdout)]
+    ours = compute_metrics(test["label"].to_numpy(), probabilities)
+    stage = json.loads((repo / "metrics" / f"{family}.json").read_text())
+    assert {k: ours[k] for k in ("accuracy", "tn", "fp", "fn", "tp")} == {
+        k: stage[k] for k in ("accuracy", "tn", "fp", "fn", "tp")
+    }
+
+
+def test_mlflow_ui_serves_experiments_runs_and_champion(
+    reproduced: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    """The README's ``mlflow ui`` command on the project store, queried over its REST API."""
+    repo, _ = reproduced
+    with running_mlflow("ui", "--backend-store-uri", f"sqlite:///{repo / 'mlflow.db'}",
+                        workdir=tmp_path) as uri:
+        api = f"{uri}/api/2.0/mlflow"
+        experiments = requests.post(f"{api}/experiments/search", json={"max_results": 100},
+                                    timeout=30).json()["experiments"]
+        ids = {e["name"]: e["experiment_id"] for e in experiments}
+        assert {"sentiment", "translation"} <= set(ids)
+        runs = requests.post(f"{api}/runs/search", timeout=30, json={
+            "experiment_ids": [ids["sentiment"]], "max_results": 100,
+        }).json()["runs"]
+        alias = requests.get(f"{api}/registered-models/alias", timeout=30, params={
+            "name": "imdb-sentiment", "alias": "champion",
+        }).json()["model_version"]
+        by_id = {run["info"]["run_id"]: run for run in runs}
+        champion = by_id[alias["run_id"]]
+        artifacts = requests.get(f"{api}/artifacts/list", timeout=30, params={
+            "run_id": alias["run_id"], "path": "plots",
+        }).json()["files"]
+        assert requests.get(uri, timeout=30).status_code == 200  # the UI page itself
+
+    assert sorted(run["info"]["run_name"] for run in runs) == sorted(SENTIMENT)
+    assert {run["info"]["status"] for run in runs} == {"FINISHED"}
+    contract = {f"test_{key}" for key in ("accuracy", "precision", "recall", "f1", "roc_auc",
+                                          "loss", "tn", "fp", "fn", "tp")}
+    for run in runs:  # the same metric names in every family: comparable side by side
+        assert contract <= {m["key"] for m in run["data"]["metrics"]}
+        assert {"seed"} <= {p["key"] for p in run["data"]["params"]}
+    family = champion["info"]["run_name"]
+    assert {t["key"]: t["value"] for t in alias["tags"]}["family"] == family
+    assert [a["path"] for a in artifacts] == [f"plots/{family}_confusion.png"]
