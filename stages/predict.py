@@ -34,7 +34,7 @@ CHAMPION = "champion"
 SENTIMENT_FAMILIES = (*CLASSIFIER_FAMILIES, CHAMPION)
 PREPROCESS_KEYS = ("vocab_size", "seq_len", "padding", "truncating")
 THRESHOLD = 0.5  # P(positive) >= THRESHOLD is "pos", as in the test metrics (compute_metrics)
-PREDICT_BATCH = 1024  # the batch size train_classifier predicts the test split with
+PREDICT_BATCH = 256  # as train_classifier: attention scores of long reviews take GBs
 TEXT_WIDTH = 70  # characters of a review shown by --format text
 
 
