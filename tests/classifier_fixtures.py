@@ -34,6 +34,7 @@ NEURAL = {
     "learning_rate": 0.01,
     "lr_schedule": "constant",
     "patience": 2,
+    "train_on_val": False,
     "jit_compile": False,
 }
 TINY: dict[str, dict[str, Any]] = {

@@ -164,35 +164,29 @@ class NeuralClassifierParams:
     learning_rate: float
     lr_schedule: Literal["constant", "cosine"]  # cosine: decays to 0 over each fit phase
     patience: int | None  # early stopping on val accuracy, best weights kept; null: final weights
+    train_on_val: bool  # also train on the val split, validate on nothing (needs patience: null)
     jit_compile: bool  # XLA; Keras' default "auto" does not enable it on CPU
 
     def __post_init__(self) -> None:
-        # ValueError (not ParamsError): from_dict prefixes it with "train.<family>".
-        for name in ("seq_len", "epochs", "batch_size", "learning_rate"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name}: must be > 0, got {getattr(self, name)!r}")
-        if self.vocab_size < 3:
-            raise ValueError(
-                f"vocab_size: must be >= 3 (pad, [UNK], a word), got {self.vocab_size}"
-            )
-        if self.patience is not None and self.patience < 1:
-            raise ValueError(f"patience: must be >= 1 or null, got {self.patience}")
-
-
-def _check_sizes(obj: Any, *names: str) -> None:
-    for name in names:
-        if getattr(obj, name) <= 0:
-            raise ValueError(f"{name}: must be > 0, got {getattr(obj, name)!r}")
+        positive(self, "seq_len", "epochs", "batch_size", "learning_rate")
+        vocab = self.vocab_size
+        require(vocab >= 3, "vocab_size", f"must be >= 3 (pad, [UNK], a word), got {vocab}")
+        patience = self.patience
+        ok = patience is None or patience >= 1
+        require(ok, "patience", f"must be >= 1 or null, got {patience}")
+        require(
+            not (self.train_on_val and patience is not None),
+            "train_on_val",
+            "early stopping needs the val split: set patience: null",
+        )
 
 
 def _check_dropout(value: float) -> None:
-    if not 0.0 <= value < 1.0:
-        raise ValueError(f"dropout: must be in [0, 1), got {value}")
+    require(0.0 <= value < 1.0, "dropout", f"must be in [0, 1), got {value}")
 
 
 def _check_buckets(value: int) -> None:
-    if value < 0:
-        raise ValueError(f"bigram_buckets: must be >= 0 (0: off), got {value}")
+    require(value >= 0, "bigram_buckets", f"must be >= 0 (0: off), got {value}")
 
 
 @dataclass(frozen=True)
@@ -206,7 +200,7 @@ class TransformerSeedParams(NeuralClassifierParams):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _check_sizes(self, "embed_dim", "num_heads", "key_dim", "ff_dim")
+        positive(self, "embed_dim", "num_heads", "key_dim", "ff_dim")
 
 
 @dataclass(frozen=True)
@@ -221,7 +215,7 @@ class LstmParams(NeuralClassifierParams):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _check_sizes(self, "embed_dim", "units")
+        positive(self, "embed_dim", "units")
         _check_dropout(self.dropout)
         _check_buckets(self.bigram_buckets)
 
@@ -237,10 +231,11 @@ class GloveBilstmParams(NeuralClassifierParams):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _check_sizes(self, "units")
+        positive(self, "units")
         _check_dropout(self.dropout)
-        if not 0 <= self.frozen_epochs <= self.epochs:
-            raise ValueError(f"frozen_epochs: must be in [0, epochs], got {self.frozen_epochs}")
+        frozen = self.frozen_epochs
+        ok = 0 <= frozen <= self.epochs
+        require(ok, "frozen_epochs", f"must be in [0, epochs], got {frozen}")
 
 
 @dataclass(frozen=True)
@@ -256,13 +251,14 @@ class TransformerParams(NeuralClassifierParams):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _check_sizes(self, "embed_dim", "num_heads", "ff_dim")
+        positive(self, "embed_dim", "num_heads", "ff_dim")
         _check_dropout(self.dropout)
         _check_buckets(self.bigram_buckets)
-        if self.embed_dim % self.num_heads:
-            raise ValueError(
-                f"embed_dim: {self.embed_dim} is not a multiple of num_heads={self.num_heads}"
-            )
+        require(
+            self.embed_dim % self.num_heads == 0,
+            "embed_dim",
+            f"{self.embed_dim} is not a multiple of num_heads={self.num_heads}",
+        )
 
 
 @dataclass(frozen=True)
@@ -278,9 +274,9 @@ class TfidfLogregParams:
     max_iter: int
 
     def __post_init__(self) -> None:
-        _check_sizes(self, "ngram_max", "min_df", "C", "max_iter")
-        if self.max_features is not None and self.max_features < 1:
-            raise ValueError(f"max_features: must be >= 1 or null, got {self.max_features}")
+        positive(self, "ngram_max", "min_df", "C", "max_iter")
+        top = self.max_features
+        require(top is None or top >= 1, "max_features", f"must be >= 1 or null, got {top}")
 
 
 @dataclass(frozen=True)

@@ -153,3 +153,21 @@ def test_main_reports_a_params_error(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
     monkeypatch.setattr(train_classifier, "load_params", broken)
     assert train_classifier.main(["--family", "lstm"]) == 1
+
+
+def test_train_on_val_fits_both_splits_and_keeps_final_weights(
+    prepared: Path, tmp_path: Path, store: str
+) -> None:
+    metrics = run("transformer_seed", prepared, tmp_path, patience=None, train_on_val=True)
+    history = pd.read_csv(tmp_path / "plots" / "transformer_seed_history.csv")
+    assert list(history.columns) == ["epoch", "accuracy", "loss", "epoch_seconds"]
+    assert metrics["epochs_run"] == metrics["best_epoch"] + 1 == TINY["transformer_seed"]["epochs"]
+    assert "best_val_accuracy" not in metrics
+    check_metrics_file(tmp_path / "metrics" / "transformer_seed.json")
+
+
+def test_train_on_val_with_early_stopping_is_rejected() -> None:
+    with pytest.raises(
+        ParamsError, match=r"train\.lstm\.train_on_val: early stopping needs the val split"
+    ):
+        tiny_params(lstm={"train_on_val": True, "patience": 1})

@@ -11,6 +11,7 @@ import keras
 import numpy as np
 import pytest
 
+from stages.common.params import ParamsError
 from stages.models.classifiers import BUILDERS, INPUT_NAME, OUTPUT_NAME, compile_model
 from stages.models.layers import (
     HashedBigramEmbedding,
@@ -174,3 +175,32 @@ def test_saved_models_reload_in_a_fresh_process(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     for family, path in zip(expected, paths, strict=True):
         np.testing.assert_allclose(np.load(path + ".npy"), expected[family], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("family", "overrides", "message"),
+    [
+        ("lstm", {"units": 0}, r"train\.lstm\.units: must be > 0, got 0"),
+        ("lstm", {"dropout": 1.0}, r"train\.lstm\.dropout: must be in \[0, 1\), got 1\.0"),
+        ("lstm", {"vocab_size": 2}, r"train\.lstm\.vocab_size: must be >= 3"),
+        ("lstm", {"patience": 0}, r"train\.lstm\.patience: must be >= 1 or null, got 0"),
+        ("transformer", {"num_heads": 3}, r"train\.transformer\.embed_dim: 8 is not a multiple"),
+        (
+            "transformer",
+            {"bigram_buckets": -1},
+            r"train\.transformer\.bigram_buckets: must be >= 0",
+        ),
+        ("glove_bilstm", {"frozen_epochs": 4}, r"train\.glove_bilstm\.frozen_epochs: must be in"),
+        ("tfidf_logreg", {"C": 0.0}, r"train\.tfidf_logreg\.C: must be > 0"),
+        (
+            "lstm",
+            {"optimizer": "sgd"},
+            r"train\.lstm\.optimizer: must be one of \['adam', 'rmsprop'\]",
+        ),
+    ],
+)
+def test_family_params_out_of_range_name_the_key(
+    family: str, overrides: dict, message: str
+) -> None:
+    with pytest.raises(ParamsError, match=message):
+        tiny_cfg(family, **overrides)
