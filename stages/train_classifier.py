@@ -12,7 +12,9 @@ Each execution is one MLflow run "<family>" in the experiment "sentiment"; its
 Params: ``train.<family>``.
 
 Neural families share one loop: seeded and op-deterministic, early stopping on the validation
-split with the best epoch's weights kept; the test split is used once, after training.
+split with the best epoch's weights kept; the test split is used once, after training. A family
+with ``train_on_val: true`` (``transformer_seed``, as the seed: all 25,000 training reviews, final
+weights) has no validation metrics: no ``val_*`` history columns, no ``best_val_accuracy``.
 """
 
 from __future__ import annotations
