@@ -46,7 +46,10 @@ CHAMPION_ALIAS = "champion"
 SELECTION_KEY = "best_val_accuracy"
 CONFUSION = ("tn", "fp", "fn", "tp")
 SENTIMENT_KEYS = ("accuracy", "f1", "roc_auc", *CONFUSION, "loss", "training_seconds",
-                  "param_count", SELECTION_KEY)
+                  "param_count")
+# A family trained on the whole train set (the seed protocol) has no validation score: it is
+# listed, but cannot be chosen as champion.
+OPTIONAL_SENTIMENT_KEYS = (SELECTION_KEY,)
 TRANSLATION_KEYS = ("exact_match", "char_accuracy", "loss")
 # Test metrics a training run logs as ``test_<key>``; equal values identify the run.
 RUN_MATCH_KEYS = ("accuracy", "roc_auc", "loss", *CONFUSION)
@@ -100,8 +103,10 @@ def _reference(path: Path, key: str, entry: Any) -> Reference:
     return ref
 
 
-def read_metrics(path: Path, keys: tuple[str, ...], target: str) -> dict[str, float]:
-    """The ``keys`` of a family's metrics file.
+def read_metrics(
+    path: Path, keys: tuple[str, ...], target: str, optional: tuple[str, ...] = ()
+) -> dict[str, float]:
+    """The ``keys`` of a family's metrics file, and the ``optional`` ones (NaN when absent).
 
     Raises:
         CompareError: the file (naming the ``dvc repro`` target that writes it) or a key is
@@ -113,27 +118,35 @@ def read_metrics(path: Path, keys: tuple[str, ...], target: str) -> dict[str, fl
     missing = [key for key in keys if not isinstance(raw, dict) or key not in raw]
     if missing:
         raise CompareError(f"{path}: missing metric {missing[0]!r} (rerun: dvc repro {target})")
-    bad = [k for k in keys if isinstance(raw[k], bool) or not isinstance(raw[k], (int, float))
-           or not math.isfinite(raw[k])]
+    present = [*keys, *(key for key in optional if key in raw)]
+    bad = [k for k in present if isinstance(raw[k], bool)
+           or not isinstance(raw[k], (int, float)) or not math.isfinite(raw[k])]
     if bad:
         raise CompareError(f"{path}: metric {bad[0]!r} is not a finite number: {raw[bad[0]]!r}")
-    return {key: raw[key] for key in keys}
+    return {key: raw.get(key, math.nan) for key in (*keys, *optional)}
 
 
 def read_history(path: Path, target: str) -> pd.DataFrame:
-    """A sentiment family's per-epoch ``epoch, accuracy, val_accuracy`` (more columns kept)."""
+    """A sentiment family's per-epoch ``epoch, accuracy`` (``val_accuracy`` and more kept)."""
     if not path.is_file():
         raise CompareError(f"{path} is missing (run: dvc repro {target})")
     history = pd.read_csv(path)
-    missing = sorted({"epoch", "accuracy", "val_accuracy"} - set(history.columns))
+    missing = sorted({"epoch", "accuracy"} - set(history.columns))
     if missing:
         raise CompareError(f"{path}: missing column {missing[0]!r}")
     return history
 
 
 def choose_champion(sentiment: dict[str, dict[str, float]]) -> str:
-    """The family with the best validation accuracy (the first listed one on a tie)."""
-    return max(sentiment, key=lambda family: sentiment[family][SELECTION_KEY])
+    """The family with the best validation accuracy (the first listed one on a tie).
+
+    Raises:
+        CompareError: no family has a validation accuracy.
+    """
+    eligible = [f for f in sentiment if not math.isnan(sentiment[f][SELECTION_KEY])]
+    if not eligible:
+        raise CompareError(f"no sentiment family reports {SELECTION_KEY}: no champion")
+    return max(eligible, key=lambda family: sentiment[family][SELECTION_KEY])
 
 
 def leaderboard(
@@ -151,7 +164,7 @@ def leaderboard(
             "F1": f"{m['f1']:.4f}",
             "ROC AUC": f"{m['roc_auc']:.4f}",
             **{key: f"{int(m[key]):,}" for key in CONFUSION},
-            "val. accuracy": f"{m[SELECTION_KEY]:.4f}",
+            "val. accuracy": "—" if math.isnan(m[SELECTION_KEY]) else f"{m[SELECTION_KEY]:.4f}",
             "training s": f"{m['training_seconds']:,.1f}",
             "parameters": f"{int(m['param_count']):,}",
             "reference": ref.anchor,
@@ -305,7 +318,8 @@ def _plot_accuracies(ax: Any, sentiment: dict, refs: dict[str, Reference]) -> No
 def _plot_epochs(ax: Any, histories: dict[str, pd.DataFrame]) -> None:
     for i, (family, history) in enumerate(histories.items()):
         color = f"C{i}"
-        ax.plot(history["epoch"], history["val_accuracy"], "o-", color=color, label=family)
+        if "val_accuracy" in history:
+            ax.plot(history["epoch"], history["val_accuracy"], "o-", color=color, label=family)
         ax.plot(history["epoch"], history["accuracy"], "--", color=color, alpha=0.6)
     ax.set_xlabel("epoch")
     ax.xaxis.get_major_locator().set_params(integer=True)
@@ -427,7 +441,8 @@ def run(
 
     refs = load_references(references_path)
     sentiment = {family: read_metrics(metrics_dir / f"{family}.json", SENTIMENT_KEYS,
-                                      f"train@{family}") for family in refs["sentiment"]}
+                                      f"train@{family}", OPTIONAL_SENTIMENT_KEYS)
+                 for family in refs["sentiment"]}
     translation = {family: read_metrics(metrics_dir / f"{family}.json", TRANSLATION_KEYS,
                                         f"train_translator@{family}")
                    for family in refs["translation"]}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -139,8 +140,10 @@ DROP = object()
     [
         ("lstm", None, "lstm.json is missing (run: dvc repro train@lstm)"),
         ("seq2seq", None, "seq2seq.json is missing (run: dvc repro train_translator@seq2seq)"),
-        ("lstm", {"best_val_accuracy": DROP},
-         "lstm.json: missing metric 'best_val_accuracy' (rerun: dvc repro train@lstm)"),
+        ("lstm", {"accuracy": DROP},
+         "lstm.json: missing metric 'accuracy' (rerun: dvc repro train@lstm)"),
+        ("lstm", {"best_val_accuracy": float("inf")},
+         "lstm.json: metric 'best_val_accuracy' is not a finite number: inf"),
         ("lstm", {"f1": None}, "lstm.json: metric 'f1' is not a finite number: None"),
         ("seq2seq", {"exact_match": "1.0"},
          "seq2seq.json: metric 'exact_match' is not a finite number: '1.0'"),
@@ -158,6 +161,14 @@ def test_bad_metrics_files_name_the_file_and_target(
     with pytest.raises(compare.CompareError) as exc:
         run(results)
     assert str(exc.value) == f"{results[0]}/{message}"
+
+
+def test_family_without_validation_score_is_listed_but_never_champion() -> None:
+    metrics = {"a": {"accuracy": 0.99, "best_val_accuracy": math.nan},
+               "b": {"accuracy": 0.80, "best_val_accuracy": 0.81}}
+    assert compare.choose_champion(metrics) == "b"
+    with pytest.raises(compare.CompareError, match="no sentiment family reports"):
+        compare.choose_champion({"a": metrics["a"]})
 
 
 def test_references_cover_the_families_and_the_compare_deps() -> None:
