@@ -4,6 +4,7 @@ next: ``dvc plots show``/``diff``, predictions with the champion, and the MLflow
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -198,3 +199,30 @@ def test_mlflow_ui_serves_experiments_runs_and_champion(
     family = champion["info"]["run_name"]
     assert {t["key"]: t["value"] for t in alias["tags"]}["family"] == family
     assert [a["path"] for a in artifacts] == [f"plots/{family}_confusion.png"]
+
+
+def test_changing_one_family_param_reruns_and_diffs_only_that_family(
+    reproduced: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    """Edit ``train.lstm.seed``: only ``train@lstm`` (and the ``compare`` after it) reruns, and
+    ``dvc metrics diff`` shows rows of ``metrics/lstm.json`` only."""
+    source, env = reproduced
+    repo = tmp_path / "repo"
+    shutil.copytree(source, repo, symlinks=True)  # the module's copy stays as reproduced
+    env = {**env, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+    path = repo / "params.yaml"
+    params = yaml.safe_load(path.read_text(encoding="utf-8"))
+    params["train"]["lstm"]["seed"] += 1
+    path.write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
+
+    out = dvc(repo, env, "repro", "compare")
+    ran = sorted(re.findall(r"Running stage '([^']+)'", out))
+    assert ran == ["compare", "train@lstm"]
+    diff = json.loads(dvc(repo, env, "metrics", "diff", "--json"))
+    assert set(diff) == {"metrics/lstm.json"}
+    assert diff["metrics/lstm.json"]["loss"]["diff"] != 0
+    rows = json.loads(dvc(repo, env, "metrics", "diff", "--all", "--json"))["metrics/lstm.json"]
+    contract = {"accuracy", "precision", "recall", "f1", "roc_auc", "loss", "tn", "fp", "fn", "tp"}
+    assert contract <= set(rows)
+    params_diff = json.loads(dvc(repo, env, "params", "diff", "--json"))
+    assert params_diff == {"params.yaml": {"train.lstm.seed": {"old": 7, "new": 8, "diff": 1}}}
