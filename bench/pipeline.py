@@ -2,10 +2,13 @@
 
 Clones the committed repo into a temporary directory, points ``NLP_DATA_MIRROR`` at the offline
 mirror, runs every stage once in pipeline order (``dvc repro -s <stage>``), then a no-op
-``dvc repro``, and prints a table: per-stage wall time and peak RSS, plus the metrics each stage
-wrote (test accuracy of each family). Usage::
+``dvc repro``, and prints a markdown table: per-stage wall time and peak RSS, plus what each
+stage wrote to ``metrics/`` (test accuracy, median epoch time and training time of each family,
+next to its anchor from ``stages/references.yaml``). Then ``bench/bare_keras.py`` in the clone
+compares the training stage's input pipeline with a bare ``model.fit(x, y)``. Usage::
 
     .venv/bin/python bench/pipeline.py [--mirror ../shared/datasets] [--keep] [--stages a b ...]
+        [--bare-keras transformer_seed lstm] [--bare-rows 8000]
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import time
 from pathlib import Path
 
 import psutil
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 log = logging.getLogger("bench")
@@ -46,21 +50,39 @@ def run_measured(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float,
 
 def stage_names(repo: Path, env: dict[str, str]) -> list[str]:
     out = subprocess.run(
-        ["dvc", "stage", "list", "--name-only"], cwd=repo, env=env, check=True,
-        capture_output=True, text=True,
+        ["dvc", "stage", "list", "--name-only"],
+        cwd=repo,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return out.stdout.split()
 
 
-def metrics_summary(repo: Path, stage: str) -> str:
-    """The headline metric a stage wrote, if any (``metrics/<name>.json``)."""
-    name = stage.split("@")[-1]
-    path = repo / "metrics" / f"{name}.json"
+def anchors(repo: Path) -> dict[str, str]:
+    """Family -> the reference it is compared against (``stages/references.yaml``)."""
+    refs = yaml.safe_load((repo / "stages" / "references.yaml").read_text(encoding="utf-8"))
+    return {family: ref["anchor"] for group in refs.values() for family, ref in group.items()}
+
+
+def metrics_summary(repo: Path, stage: str) -> list[str]:
+    """Headline metrics, median epoch seconds and training seconds a stage wrote, if any."""
+    path = repo / "metrics" / f"{stage.split('@')[-1]}.json"
     if not path.is_file():
-        return ""
+        return ["", "", ""]
     data = json.loads(path.read_text(encoding="utf-8"))
     keys = ["accuracy", "exact_match", "char_accuracy", "vocab_coverage", "token_coverage"]
-    return " ".join(f"{k}={data[k]:.4f}" for k in keys if k in data)
+    seconds = [data.get(k) for k in ("epoch_seconds", "training_seconds", "train_seconds")]
+    epoch, *train = (f"{v:.1f}" if v is not None else "" for v in seconds)
+    return [" ".join(f"{k}={data[k]:.4f}" for k in keys if k in data), epoch, "".join(train)]
+
+
+def bare_keras(repo: Path, env: dict[str, str], family: str, rows: int) -> list[str]:
+    """The table lines ``bench/bare_keras.py`` logs for ``family`` in the clone."""
+    cmd = [sys.executable, "bench/bare_keras.py", "--family", family, "--rows", str(rows)]
+    out = subprocess.run(cmd, cwd=repo, env=env, check=True, capture_output=True, text=True)
+    return [line for line in out.stderr.splitlines() if line.startswith(("|", family, "stage"))]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,6 +90,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mirror", type=Path, default=REPO.parent / "shared" / "datasets")
     parser.add_argument("--keep", action="store_true", help="keep the temporary clone")
     parser.add_argument("--stages", nargs="*", help="only these stages (default: all)")
+    parser.add_argument(
+        "--bare-keras",
+        nargs="*",
+        default=["transformer_seed", "lstm"],
+        help="families for the bare-Keras throughput comparison (none: skip it)",
+    )
+    parser.add_argument("--bare-rows", type=int, default=8000, help="train rows it uses")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s bench: %(message)s")
 
@@ -77,22 +106,33 @@ def main(argv: list[str] | None = None) -> int:
     env = dict(os.environ, NLP_DATA_MIRROR=str(args.mirror.resolve()))
     env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"
     env["MLFLOW_TRACKING_URI"] = f"sqlite:///{clone}/mlflow.db"
-    rows = []
+    rows, bare = [], []
     try:
+        refs = anchors(clone)
         for stage in args.stages or stage_names(clone, env):
             log.info("running %s", stage)
             wall, rss = run_measured(["dvc", "repro", "-s", "-f", stage], clone, env)
-            rows.append((stage, wall, rss, metrics_summary(clone, stage)))
-        noop, _ = run_measured(["dvc", "repro"], clone, env)
+            family = stage.split("@")[-1]
+            rows.append([stage, f"{wall:.1f}", f"{rss:.0f}", *metrics_summary(clone, stage)])
+            rows[-1].append(refs.get(family, "") if "@" in stage else "")
+        # After a subset of stages a plain ``dvc repro`` would run the rest: not a no-op.
+        noop = None if args.stages else run_measured(["dvc", "repro"], clone, env)[0]
+        for family in args.bare_keras:
+            log.info("bare-Keras comparison: %s", family)
+            bare += bare_keras(clone, env, family, args.bare_rows)
     finally:
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
-    total = sum(r[1] for r in rows)
-    print(f"{'stage':32} {'wall s':>8} {'peak RSS MiB':>13}  metrics")
-    for stage, wall, rss, summary in rows:
-        print(f"{stage:32} {wall:8.1f} {rss:13.0f}  {summary}")
-    print(f"{'total':32} {total:8.1f}")
-    print(f"{'no-op dvc repro':32} {noop:8.2f}")
+    total = sum(float(row[1]) for row in rows)
+    header = ["stage", "wall s", "peak RSS MiB", "metrics", "epoch s", "training s", "anchor"]
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    print(f"| total | {total:.1f} | | | | | |")
+    if noop is not None:
+        print(f"| no-op dvc repro | {noop:.2f} | | | | | |")
+    print("\n".join(bare))
     return 0
 
 
