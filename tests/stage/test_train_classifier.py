@@ -99,6 +99,13 @@ def test_same_params_twice_give_the_same_metrics(
         assert first[key] == second[key], key
 
 
+def test_a_changed_seed_changes_the_metrics(prepared: Path, tmp_path: Path, store: str) -> None:
+    first = run("lstm", prepared, tmp_path / "a")
+    second = run("lstm", prepared, tmp_path / "b", seed=TINY["lstm"]["seed"] + 1)
+    assert first["loss"] != second["loss"]
+    assert first["roc_auc"] != second["roc_auc"]
+
+
 def test_glove_bilstm_warms_up_frozen_then_fine_tunes(
     prepared: Path, tmp_path: Path, store: str
 ) -> None:
