@@ -112,6 +112,15 @@ def input_files(family: str, inputs: Inputs) -> list[Path]:
     return files + ([inputs.embeddings_path] if family == "glove_bilstm" else [])
 
 
+def make_strategy(name: str) -> tf.distribute.Strategy:
+    """``default``: TF's no-op strategy; ``mirrored``: one replica per local GPU, or per logical
+    CPU device when there is no GPU (``batch_size`` stays the global batch, split across them)."""
+    if name == "default":
+        return tf.distribute.get_strategy()
+    devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+    return tf.distribute.MirroredStrategy([device.name for device in devices])
+
+
 def make_dataset(
     x: np.ndarray, y: np.ndarray, *, batch_size: int, seed: int | None = None
 ) -> tf.data.Dataset:
@@ -235,8 +244,12 @@ def train_neural(family: str, cfg: NeuralClassifierParams, inputs: Inputs) -> Re
     }
     log.info("%s: %s, vocab %d", family, {k: v[0].shape for k, v in data.items()}, vocab_size)
     embeddings = np.load(inputs.embeddings_path) if family == "glove_bilstm" else None
-    model = BUILDERS[family](cfg, vocab_size=vocab_size, embeddings=embeddings)
-    history, keep, seconds = fit_neural(model, cfg, data)
+    strategy = make_strategy(cfg.strategy)
+    replicas = strategy.num_replicas_in_sync
+    log.info("%s: strategy %s, num_replicas_in_sync %d", family, cfg.strategy, replicas)
+    with strategy.scope():  # variables, optimizer and every (re)compile belong to the strategy
+        model = BUILDERS[family](cfg, vocab_size=vocab_size, embeddings=embeddings)
+        history, keep, seconds = fit_neural(model, cfg, data)
     x_test, y_test = data["test"]
     p_test = positive_probability(model.predict(x_test, batch_size=PREDICT_BATCH, verbose=0))
     extra = {
@@ -245,6 +258,7 @@ def train_neural(family: str, cfg: NeuralClassifierParams, inputs: Inputs) -> Re
         "best_epoch": float(keep.best_epoch if cfg.patience is not None else len(history) - 1),
         **({} if cfg.train_on_val else {"best_val_accuracy": keep.best}),
         "epoch_seconds": float(history["epoch_seconds"].median()),
+        "replicas": float(replicas),
     }
     return Result(model, y_test, p_test, history, seconds, extra)
 

@@ -36,6 +36,7 @@ NEURAL = {
     "patience": 2,
     "train_on_val": False,
     "jit_compile": False,
+    "strategy": "default",
 }
 TINY: dict[str, dict[str, Any]] = {
     "transformer_seed": {**NEURAL, "embed_dim": 8, "num_heads": 2, "key_dim": 4, "ff_dim": 8},

@@ -166,6 +166,7 @@ class NeuralClassifierParams:
     patience: int | None  # early stopping on val accuracy, best weights kept; null: final weights
     train_on_val: bool  # also train on the val split, validate on nothing (needs patience: null)
     jit_compile: bool  # XLA; Keras' default "auto" does not enable it on CPU
+    strategy: Literal["default", "mirrored"]  # mirrored: one replica per GPU, else CPU device
 
     def __post_init__(self) -> None:
         positive(self, "seq_len", "epochs", "batch_size", "learning_rate")

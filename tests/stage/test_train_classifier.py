@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
+import keras
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,8 +18,11 @@ from stages import train_classifier
 from stages.common.metrics import compute_metrics
 from stages.common.params import ParamsError, parse_params
 from stages.common.paths import PARAMS_FILE
+from stages.common.text import load_split
 from stages.common.tracking import TrackingError
+from stages.models.classifiers import positive_probability
 from tests.classifier_fixtures import SIZES, TINY, write_prepared
+from tests.conftest import REPO_ROOT
 
 METRIC_KEYS = {"accuracy", "precision", "recall", "f1", "roc_auc", "loss", "tn", "fp", "fn", "tp"}
 
@@ -97,6 +103,47 @@ def test_same_params_twice_give_the_same_metrics(
     assert first["accuracy"] > 0.7
     for key in METRIC_KEYS:
         assert first[key] == second[key], key
+
+
+def test_a_changed_seed_changes_the_metrics(prepared: Path, tmp_path: Path, store: str) -> None:
+    first = run("lstm", prepared, tmp_path / "a")
+    second = run("lstm", prepared, tmp_path / "b", seed=TINY["lstm"]["seed"] + 1)
+    assert first["loss"] != second["loss"]
+    assert first["roc_auc"] != second["roc_auc"]
+
+
+# Logical devices can only be configured before TF initialises its runtime: a fresh process.
+MIRRORED_SCRIPT = """
+import sys
+from pathlib import Path
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from tests.stage.test_train_classifier import run
+run("lstm", Path(sys.argv[1]), Path(sys.argv[2]), strategy="mirrored")
+"""
+
+
+def test_mirrored_strategy_trains_on_two_cpu_replicas(
+    prepared: Path, tmp_path: Path, store: str
+) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", MIRRORED_SCRIPT, str(prepared), str(tmp_path)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = check_metrics_file(tmp_path / "metrics" / "lstm.json")
+    assert metrics["replicas"] == 2
+    assert metrics["accuracy"] > 0.7  # chance is 0.5
+    model = keras.models.load_model(tmp_path / "models" / "lstm" / "model.keras")
+    preprocess = {k: TINY["lstm"][k] for k in ("vocab_size", "seq_len", "padding", "truncating")}
+    x, y = load_split(prepared / "vectorized" / "test.npz", **preprocess)
+    reloaded = compute_metrics(y, positive_probability(model.predict(x, verbose=0)))
+    assert reloaded["accuracy"] == metrics["accuracy"]
+    assert reloaded["loss"] == pytest.approx(metrics["loss"], rel=1e-5)
 
 
 def test_glove_bilstm_warms_up_frozen_then_fine_tunes(

@@ -38,6 +38,10 @@ def test_repo_params_load(raw: dict) -> None:
         (lambda r: r["prepare_imdb"].update(val_fraction=1.5),
          "params: prepare_imdb.val_fraction: must be in (0, 1), got 1.5"),
         (lambda r: r["embeddings"].update(oov="glove"), "params: embeddings.oov: must be one of"),
+        (
+            lambda r: r["train"]["lstm"].update(strategy="tpu"),
+            "params: train.lstm.strategy: must be one of ['default', 'mirrored'], got 'tpu'",
+        ),
         (lambda r: r["train"].update(bert={}), "params: train.bert: unknown family"),
         (lambda r: r["translate"].update(gpt={}), "params: translate.gpt: unknown family"),
     ],
