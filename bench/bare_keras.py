@@ -3,7 +3,7 @@
 Builds the family's model (params.yaml ``train.<family>``) twice with the same seed and trains
 each on the real ``data/prepared/vectorized/train.npz`` for a few epochs: once fed the stage's
 way (``train_classifier.make_dataset``: shuffled index batches, fixed prefetch) and once fed
-numpy arrays straight to ``model.fit`` (Keras' own adapter). Epoch 1 (tracing, XLA compile) is
+numpy arrays straight to ``model.fit`` (Keras' own adapter). Epoch 1 (tracing) is
 excluded; the table shows the median of the other epochs and the ratio. Usage::
 
     .venv/bin/python bench/bare_keras.py --family lstm [--epochs 3] [--rows 8000]
@@ -23,6 +23,7 @@ sys.path.insert(0, str(REPO))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
 
 from stages.common.params import load_params  # noqa: E402
 from stages.common.paths import PREPARED_DIR  # noqa: E402
@@ -71,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=0, help="train rows used (0: all)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    tf.config.experimental.enable_op_determinism()  # as the stage: the same kernels both ways
     cfg = load_params().train[args.family]
     x, y = load_split(
         PREPARED_DIR / "vectorized" / "train.npz",

@@ -35,7 +35,6 @@ NEURAL = {
     "lr_schedule": "constant",
     "patience": 2,
     "train_on_val": False,
-    "jit_compile": False,
     "strategy": "default",
 }
 TINY: dict[str, dict[str, Any]] = {

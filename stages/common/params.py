@@ -165,7 +165,6 @@ class NeuralClassifierParams:
     lr_schedule: Literal["constant", "cosine"]  # cosine: decays to 0 over each fit phase
     patience: int | None  # early stopping on val accuracy, best weights kept; null: final weights
     train_on_val: bool  # also train on the val split, validate on nothing (needs patience: null)
-    jit_compile: bool  # XLA; Keras' default "auto" does not enable it on CPU
     strategy: Literal["default", "mirrored"]  # mirrored: one replica per GPU, else CPU device
 
     def __post_init__(self) -> None:

@@ -160,7 +160,8 @@ def compile_model(
         optimizer=make_optimizer(cfg, decay_steps=decay_steps),
         loss="sparse_categorical_crossentropy" if softmax else "binary_crossentropy",
         metrics=["accuracy"],
-        jit_compile=cfg.jit_compile,
+        # Keras disables XLA under op determinism (enabled for every run) anyway.
+        jit_compile=False,
     )
     return model
 
