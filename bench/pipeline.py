@@ -8,7 +8,7 @@ next to its anchor from ``stages/references.yaml``). Then ``bench/bare_keras.py`
 compares the training stage's input pipeline with a bare ``model.fit(x, y)``. Usage::
 
     .venv/bin/python bench/pipeline.py [--mirror ../shared/datasets] [--keep] [--stages a b ...]
-        [--bare-keras transformer_seed lstm] [--bare-rows 8000]
+        [--bare-keras transformer_seed lstm] [--bare-rows 4000] [--bare-epochs 8]
 """
 
 from __future__ import annotations
@@ -78,9 +78,10 @@ def metrics_summary(repo: Path, stage: str) -> list[str]:
     return [" ".join(f"{k}={data[k]:.4f}" for k in keys if k in data), epoch, "".join(train)]
 
 
-def bare_keras(repo: Path, env: dict[str, str], family: str, rows: int) -> list[str]:
+def bare_keras(repo: Path, env: dict[str, str], family: str, rows: int, epochs: int) -> list[str]:
     """The table lines ``bench/bare_keras.py`` logs for ``family`` in the clone."""
     cmd = [sys.executable, "bench/bare_keras.py", "--family", family, "--rows", str(rows)]
+    cmd += ["--epochs", str(epochs)]
     out = subprocess.run(cmd, cwd=repo, env=env, check=True, capture_output=True, text=True)
     return [line for line in out.stderr.splitlines() if line.startswith(("|", family, "stage"))]
 
@@ -96,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
         default=["transformer_seed", "lstm"],
         help="families for the bare-Keras throughput comparison (none: skip it)",
     )
-    parser.add_argument("--bare-rows", type=int, default=8000, help="train rows it uses")
+    parser.add_argument("--bare-rows", type=int, default=4000, help="train rows it uses")
+    parser.add_argument("--bare-epochs", type=int, default=8, help="epochs per feed")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s bench: %(message)s")
 
@@ -119,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         noop = None if args.stages else run_measured(["dvc", "repro"], clone, env)[0]
         for family in args.bare_keras:
             log.info("bare-Keras comparison: %s", family)
-            bare += bare_keras(clone, env, family, args.bare_rows)
+            bare += bare_keras(clone, env, family, args.bare_rows, args.bare_epochs)
     finally:
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
