@@ -66,16 +66,16 @@ def anchors(repo: Path) -> dict[str, str]:
     return {family: ref["anchor"] for group in refs.values() for family, ref in group.items()}
 
 
-def metrics_summary(repo: Path, stage: str) -> list[str]:
-    """Headline metrics, median epoch seconds and training seconds a stage wrote, if any."""
-    path = repo / "metrics" / f"{stage.split('@')[-1]}.json"
+def metrics_summary(repo: Path, name: str) -> list[str]:
+    """Headline metrics, median epoch and training seconds ``metrics/<name>.json`` holds."""
+    path = repo / "metrics" / f"{name}.json"
     if not path.is_file():
         return ["", "", ""]
     data = json.loads(path.read_text(encoding="utf-8"))
     keys = ["accuracy", "exact_match", "char_accuracy", "vocab_coverage", "token_coverage"]
-    seconds = [data.get(k) for k in ("epoch_seconds", "training_seconds", "train_seconds")]
-    epoch, *train = (f"{v:.1f}" if v is not None else "" for v in seconds)
-    return [" ".join(f"{k}={data[k]:.4f}" for k in keys if k in data), epoch, "".join(train)]
+    timing = ("epoch_seconds", "training_seconds")
+    seconds = [f"{data[k]:.1f}" if k in data else "" for k in timing]
+    return [" ".join(f"{k}={data[k]:.4f}" for k in keys if k in data), *seconds]
 
 
 def bare_keras(repo: Path, env: dict[str, str], family: str, rows: int, epochs: int) -> list[str]:
@@ -114,9 +114,9 @@ def main(argv: list[str] | None = None) -> int:
         for stage in args.stages or stage_names(clone, env):
             log.info("running %s", stage)
             wall, rss = run_measured(["dvc", "repro", "-s", "-f", stage], clone, env)
-            family = stage.split("@")[-1]
-            rows.append([stage, f"{wall:.1f}", f"{rss:.0f}", *metrics_summary(clone, stage)])
-            rows[-1].append(refs.get(family, "") if "@" in stage else "")
+            name = stage.split("@")[-1]  # a family's metrics file and reference are named so
+            summary = metrics_summary(clone, name)
+            rows.append([stage, f"{wall:.1f}", f"{rss:.0f}", *summary, refs.get(name, "")])
         # After a subset of stages a plain ``dvc repro`` would run the rest: not a no-op.
         noop = None if args.stages else run_measured(["dvc", "repro"], clone, env)[0]
         for family in args.bare_keras:
