@@ -30,8 +30,9 @@ import pandas as pd
 import yaml
 
 from stages.common import tracking
+from stages.common.cli import stage_main
+from stages.common.errors import StageError
 from stages.common.io import atomic_path, atomic_write_text
-from stages.common.logs import setup_logging
 from stages.common.metrics import LABEL_NAMES
 from stages.common.paths import METRICS_DIR, PLOTS_DIR, REPO_ROOT
 
@@ -58,7 +59,7 @@ FIGURE_HEIGHT_IN = 7.0
 DPI = 100
 
 
-class CompareError(ValueError):
+class CompareError(StageError):
     """An input of the comparison is missing or malformed, or the champion cannot be found."""
 
 
@@ -464,17 +465,15 @@ def run(
             "run_id": training_run.info.run_id}
 
 
-def main(argv: list[str] | None = None) -> int:
-    argparse.ArgumentParser(description=__doc__).parse_args(argv)
-    setup_logging()
-    try:
-        result = run()
-    except (CompareError, tracking.TrackingError) as exc:
-        log.error("%s", exc)
-        return 1
+def _run(_: argparse.Namespace) -> None:
+    result = run()
     log.info("champion %s: %s version %s", result["champion"], REGISTERED_MODEL,
              result["version"])
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m stages.compare``."""
+    return stage_main("compare", _run, argv, doc=__doc__)
 
 
 if __name__ == "__main__":

@@ -25,16 +25,16 @@ from pathlib import Path
 
 from stages.common.archive import ArchiveError, extract_zip_member, verify_imdb
 from stages.common.checksums import ChecksumError, check_digest, sha256_file
-from stages.common.fetch import FetchError, fetch, mirror_from_env
+from stages.common.cli import stage_main
+from stages.common.fetch import fetch, mirror_from_env
+from stages.common.glove import GloveFormatError
 from stages.common.io import OutputError, atomic_path, make_temp_dir, output_error
-from stages.common.logs import setup_logging
-from stages.common.params import Params, ParamsError, load_params
+from stages.common.params import Params, load_params
 from stages.common.paths import RAW_DIR
 from stages.common.sources import (
     GloveSource,
     ImdbSource,
     Sources,
-    SourcesError,
     TranslateSource,
     load_sources,
 )
@@ -44,10 +44,6 @@ TRANSLATE_FILE = "translate.csv"
 DATASETS = ("imdb", "glove", "translate")
 
 log = logging.getLogger(__name__)
-
-
-class GloveFormatError(ValueError):
-    """A GloVe vectors file does not have the expected lines of ``word v1 ... v<dim>``."""
 
 
 def glove_file(dim: int) -> str:
@@ -221,22 +217,17 @@ def run(
     raise ValueError(f"unknown dataset {dataset!r} (valid: {', '.join(DATASETS)})")
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``download_<dataset>`` stages."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("dataset", choices=DATASETS)
-    args = parser.parse_args(argv)
-    setup_logging()
+def _run(args: argparse.Namespace) -> None:
     mirror = mirror_from_env()
     log.info("%s: source %s", args.dataset, f"mirror {mirror}" if mirror else "official URL")
-    try:
-        params = load_params() if args.dataset == "glove" else None
-        run(args.dataset, params, sources=load_sources(), mirror=mirror)
-    except (ParamsError, SourcesError, FetchError, ArchiveError, ChecksumError,
-            GloveFormatError, OutputError) as exc:
-        log.error("download %s failed: %s", args.dataset, exc)
-        return 1
-    return 0
+    params = load_params() if args.dataset == "glove" else None
+    run(args.dataset, params, sources=load_sources(), mirror=mirror)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``download_<dataset>`` stages."""
+    return stage_main("download_{dataset}", _run, argv, doc=__doc__, arguments=lambda parser: (
+        parser.add_argument("dataset", choices=DATASETS)))
 
 
 if __name__ == "__main__":

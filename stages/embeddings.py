@@ -17,7 +17,6 @@ Params:  base.seed, base.glove_dim, embeddings.oov.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import logging
@@ -28,11 +27,13 @@ from typing import NoReturn
 import numpy as np
 import pandas as pd
 
-from stages.common.io import OutputError, atomic_path, atomic_write_json
-from stages.common.logs import setup_logging
-from stages.common.params import Params, ParamsError, load_params
+from stages.common.cli import stage_main
+from stages.common.errors import StageError
+from stages.common.glove import GloveFormatError, glove_path
+from stages.common.io import atomic_path, atomic_write_json
+from stages.common.params import Params, load_params
 from stages.common.paths import METRICS_DIR, PREPARED_DIR, RAW_DIR
-from stages.common.text import UNK_ID, VectorizedFormatError, read_vocab_counts
+from stages.common.text import UNK_ID, read_vocab_counts
 
 log = logging.getLogger(__name__)
 
@@ -40,17 +41,8 @@ log = logging.getLogger(__name__)
 REPORT_TOP_K = 20_000
 
 
-class GloveFormatError(ValueError):
-    """The GloVe file is malformed or has another dimension than ``base.glove_dim``."""
-
-
-class EmbeddingsError(ValueError):
+class EmbeddingsError(StageError):
     """No vocabulary word was found in GloVe (wrong file or vocabulary)."""
-
-
-def glove_path(raw_dir: Path, dim: int) -> Path:
-    """``<raw_dir>/glove.6B.<dim>d.txt``, as written by ``stages.download glove``."""
-    return raw_dir / f"glove.6B.{dim}d.txt"
 
 
 def scan_glove(
@@ -231,16 +223,7 @@ def run(
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m stages.embeddings``."""
-    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args(argv)
-    setup_logging()
-    try:
-        run(load_params())
-    except (
-        ParamsError, VectorizedFormatError, GloveFormatError, EmbeddingsError, OutputError
-    ) as exc:
-        log.error("%s", exc)
-        return 1
-    return 0
+    return stage_main("embeddings", lambda _: run(load_params()), argv, doc=__doc__)
 
 
 if __name__ == "__main__":

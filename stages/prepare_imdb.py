@@ -12,17 +12,17 @@ Params:  base.seed, prepare_imdb.val_fraction.
 
 from __future__ import annotations
 
-import argparse
 import logging
 from pathlib import Path
 
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from stages.common.archive import IMDB_ROOT, ArchiveError, iter_imdb_reviews
-from stages.common.io import OutputError, atomic_path, atomic_write_json
-from stages.common.logs import setup_logging
-from stages.common.params import Params, ParamsError, load_params
+from stages.common.archive import IMDB_ROOT, iter_imdb_reviews
+from stages.common.cli import stage_main
+from stages.common.errors import StageError
+from stages.common.io import atomic_path, atomic_write_json
+from stages.common.params import Params, load_params
 from stages.common.paths import METRICS_DIR, PREPARED_DIR, RAW_DIR
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ LABELS = {"neg": 0, "pos": 1}
 COLUMNS = ["text", "label", "path"]
 
 
-class PrepareImdbError(ValueError):
+class PrepareImdbError(StageError):
     """A review is not valid UTF-8, or a split lacks reviews of a class."""
 
 
@@ -129,14 +129,7 @@ def run(
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m stages.prepare_imdb``."""
-    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args(argv)
-    setup_logging()
-    try:
-        run(load_params())
-    except (ParamsError, ArchiveError, PrepareImdbError, OutputError) as exc:
-        log.error("%s", exc)
-        return 1
-    return 0
+    return stage_main("prepare_imdb", lambda _: run(load_params()), argv, doc=__doc__)
 
 
 if __name__ == "__main__":

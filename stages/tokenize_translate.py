@@ -10,7 +10,6 @@ Params: none.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import logging
 from pathlib import Path
@@ -18,14 +17,15 @@ from pathlib import Path
 import numpy as np
 
 from stages.common.charvocab import ENGLISH, CharVocab
-from stages.common.io import OutputError, atomic_path, atomic_write_json
-from stages.common.logs import setup_logging
+from stages.common.cli import stage_main
+from stages.common.errors import StageError
+from stages.common.io import atomic_path, atomic_write_json
 from stages.common.paths import METRICS_DIR, PREPARED_DIR, RAW_DIR
 
 log = logging.getLogger(__name__)
 
 
-class TranslateDataError(ValueError):
+class TranslateDataError(StageError):
     """``translate.csv`` is malformed; the message names the file and line."""
 
 
@@ -111,14 +111,8 @@ def run(
 
 
 def main(argv: list[str] | None = None) -> int:
-    argparse.ArgumentParser(description=__doc__).parse_args(argv)
-    setup_logging()
-    try:
-        run()
-    except (TranslateDataError, OutputError) as exc:
-        log.error("%s", exc)
-        return 1
-    return 0
+    """Entry point of ``python -m stages.tokenize_translate``."""
+    return stage_main("tokenize_translate", lambda _: run(), argv, doc=__doc__)
 
 
 if __name__ == "__main__":

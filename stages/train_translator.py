@@ -14,7 +14,6 @@ generalization to unseen words.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import shutil
 import time
@@ -29,8 +28,9 @@ import pandas as pd
 
 from stages.common import tracking
 from stages.common.charvocab import END, PAD, CharVocab, romanize
+from stages.common.cli import family_argument, stage_main
+from stages.common.constants import TRANSLATION_EXPERIMENT
 from stages.common.io import atomic_path, atomic_write_json
-from stages.common.logs import setup_logging
 from stages.common.params import Params, ParamsError, TranslatorParams, load_params
 from stages.common.paths import METRICS_DIR, MODELS_DIR, PLOTS_DIR, PREPARED_DIR
 from stages.models.seq2seq import BUILDERS, compile_model, greedy_decode, inference_models
@@ -40,7 +40,6 @@ from matplotlib import pyplot as plt  # noqa: E402  (after selecting the headles
 
 log = logging.getLogger(__name__)
 
-EXPERIMENT = "translation"
 HEATMAP_WORDS = 4
 
 
@@ -204,7 +203,7 @@ def run(
     keras.utils.set_random_seed(cfg.seed)
     model = BUILDERS[family](cfg, vocab_size=vocab.size)
     with tracking.tracking_run(
-        experiment=EXPERIMENT,
+        experiment=TRANSLATION_EXPERIMENT,
         run_name=family,
         stage=f"train_translator@{family}",
         params=asdict(cfg),
@@ -228,16 +227,9 @@ def run(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--family", required=True, choices=sorted(BUILDERS))
-    args = parser.parse_args(argv)
-    setup_logging()
-    try:
-        run(load_params(), args.family)
-    except (ParamsError, tracking.TrackingError) as exc:
-        log.error("%s", exc)
-        return 1
-    return 0
+    """Entry point of ``python -m stages.train_translator --family <family>``."""
+    return stage_main("train_translator@{family}", lambda args: run(load_params(), args.family),
+                      argv, doc=__doc__, arguments=family_argument(BUILDERS))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ Params:  none. The full vocabulary is kept (``max_tokens=None``); each model fam
 
 from __future__ import annotations
 
-import argparse
 import logging
 import time
 from pathlib import Path
@@ -23,11 +22,12 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from stages.common.io import OutputError, atomic_path, atomic_write_json
-from stages.common.logs import setup_logging
-from stages.common.params import Params, ParamsError, load_params
+from stages.common.cli import stage_main
+from stages.common.errors import StageError
+from stages.common.io import atomic_path, atomic_write_json
+from stages.common.params import Params, load_params
 from stages.common.paths import METRICS_DIR, PREPARED_DIR
-from stages.common.text import UNK_ID, VectorizedFormatError, make_vectorizer, save_split
+from stages.common.text import UNK_ID, make_vectorizer, save_split
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ BATCH_SIZE = 2048
 LENGTH_THRESHOLDS = (200, 400, 600)
 
 
-class VectorizeError(ValueError):
+class VectorizeError(StageError):
     """The adapted vocabulary breaks the vocab.tsv contract."""
 
 
@@ -143,14 +143,7 @@ def run(
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m stages.vectorize``."""
-    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args(argv)
-    setup_logging()
-    try:
-        run(load_params())
-    except (ParamsError, VectorizeError, VectorizedFormatError, OutputError) as exc:
-        log.error("%s", exc)
-        return 1
-    return 0
+    return stage_main("vectorize", lambda _: run(load_params()), argv, doc=__doc__)
 
 
 if __name__ == "__main__":

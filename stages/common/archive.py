@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path, PureWindowsPath
 
 from stages.common.checksums import check_digest
+from stages.common.errors import StageError
 
 IMDB_ROOT = "aclImdb/"
 # The four labeled folders, as paths relative to ``aclImdb/``.
@@ -28,7 +29,7 @@ _REVIEW = re.compile(r"(train|test)/(pos|neg)/[^/]+\.txt")
 _CHUNK = 1 << 20
 
 
-class ArchiveError(ValueError):
+class ArchiveError(StageError):
     """An archive is truncated, corrupt, or lacks the expected content."""
 
 

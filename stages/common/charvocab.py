@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from stages.common.errors import StageError
+
 PAD, START, END = 0, 1, 2
 SPECIALS = ("<pad>", "<start>", "<end>")
 ENGLISH = string.ascii_lowercase
@@ -36,7 +38,7 @@ def romanize(char: str) -> str:
     return syllable.replace("-", "")
 
 
-class VocabError(ValueError):
+class VocabError(StageError):
     """A word cannot be encoded with the vocabulary."""
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from stages.common.errors import StageError
 
-class ChecksumError(ValueError):
+
+class ChecksumError(StageError):
     """A file's checksum or content fingerprint differs from the recorded one."""
 
 

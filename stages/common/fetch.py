@@ -20,6 +20,7 @@ from pathlib import Path
 import requests
 from tqdm import tqdm
 
+from stages.common.errors import StageError
 from stages.common.io import atomic_path
 
 MIRROR_ENV = "NLP_DATA_MIRROR"
@@ -29,7 +30,7 @@ _HTML_STARTS = (b"<!doctype html", b"<html")
 log = logging.getLogger(__name__)
 
 
-class FetchError(ValueError):
+class FetchError(StageError):
     """A file could not be obtained from the mirror or the URL."""
 
 

@@ -20,6 +20,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from stages.common.errors import StageError
+
 # errno values that can only mean the write itself failed (not e.g. a missing input file).
 _WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
 # The random part of the names tempfile.mkdtemp creates.
@@ -28,7 +30,7 @@ _RANDOM_PART = r"[a-z0-9_]{8}"
 log = logging.getLogger(__name__)
 
 
-class OutputError(ValueError):
+class OutputError(StageError):
     """An output could not be written; the message names the target and the system error."""
 
 

@@ -15,20 +15,20 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from stages.common.constants import KERAS_PACKAGE
+from stages.common.errors import StageError
+
 PAD_TOKEN = ""
 UNK_TOKEN = "[UNK]"
 PAD_ID = 0
 UNK_ID = 1
-# Package under which this project registers Keras objects (same as stages.models.layers).
-KERAS_PACKAGE = "stages"
-
 # Keras' own "lower_and_strip_punctuation" character class, so tokens match the Keras default.
 _PUNCTUATION = r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']'
 # IMDB reviews carry HTML line breaks: "<br />", "<br/>", "<br>".
 _LINE_BREAK = r"<br\s*/?>"
 
 
-class VectorizedFormatError(ValueError):
+class VectorizedFormatError(StageError):
     """A vocabulary or ``.npz`` split file does not follow the vectorized data contract."""
 
 
@@ -51,6 +51,12 @@ def standardize(text: tf.Tensor) -> tf.Tensor:
     text = tf.strings.lower(text, encoding="utf-8")
     text = tf.strings.regex_replace(text, _LINE_BREAK, " ")
     return tf.strings.regex_replace(text, _PUNCTUATION, "")
+
+
+def standardize_texts(texts: list[str]) -> list[str]:
+    """``standardize`` on Python strings: whitespace-separated words, as the vectorizer sees."""
+    out = standardize(tf.constant(texts, dtype=tf.string)).numpy()
+    return [t.decode("utf-8") for t in np.asarray(out).ravel()]
 
 
 def make_vectorizer(vocabulary: list[str] | None = None) -> keras.layers.TextVectorization:

@@ -26,6 +26,7 @@ import mlflow
 import requests
 from filelock import FileLock
 
+from stages.common.errors import StageError
 from stages.common.paths import REPO_ROOT
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ CHECK_TIMEOUT_S = 5.0
 LOCK_TIMEOUT_S = 120.0
 
 
-class TrackingError(ValueError):
+class TrackingError(StageError):
     """The MLflow tracking URI is invalid, unreachable or unwritable."""
 
 

@@ -12,7 +12,8 @@ from typing import Any
 import keras
 from keras import layers, ops
 
-PACKAGE = "stages"
+from stages.common.constants import KERAS_PACKAGE
+
 POSITIONS = ("learned", "sinusoidal", "none")
 NORMS = ("batch", "layer")
 
@@ -27,7 +28,7 @@ def sinusoidal_table(length: int, dim: int) -> Any:
     return ops.where(even, ops.sin(angles), ops.cos(angles))
 
 
-@keras.saving.register_keras_serializable(package=PACKAGE)
+@keras.saving.register_keras_serializable(package=KERAS_PACKAGE)
 class PositionalEmbedding(layers.Layer):
     """Token embedding plus a position encoding (learned, sinusoidal, or none).
 
@@ -96,7 +97,7 @@ class PositionalEmbedding(layers.Layer):
         }
 
 
-@keras.saving.register_keras_serializable(package=PACKAGE)
+@keras.saving.register_keras_serializable(package=KERAS_PACKAGE)
 class TransformerEncoder(layers.Layer):
     """Post-norm encoder block: self-attention, add & norm, feed-forward, add & norm.
 
@@ -172,7 +173,7 @@ class TransformerEncoder(layers.Layer):
         }
 
 
-@keras.saving.register_keras_serializable(package=PACKAGE)
+@keras.saving.register_keras_serializable(package=KERAS_PACKAGE)
 class HashedBigramEmbedding(layers.Layer):
     """Embeds each adjacent token pair ``(x[t-1], x[t])`` through a hashed table (fastText).
 

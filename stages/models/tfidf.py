@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
 from stages.common.params import TfidfLogregParams
-from stages.common.text import standardize
+from stages.common.text import standardize_texts  # noqa: F401  (merge shim, removed below)
 
 # Texts arrive standardized (``standardize_texts``): tokens are the whitespace-separated words.
 TOKEN_PATTERN = r"\S+"
-
-
-def standardize_texts(texts: list[str]) -> list[str]:
-    """The pipeline's one text standard (lowercase, ``<br />`` -> space, no punctuation)."""
-    out = standardize(tf.constant(texts, dtype=tf.string)).numpy()
-    return [t.decode("utf-8") for t in np.asarray(out).ravel()]
 
 
 def build_tfidf_logreg(cfg: TfidfLogregParams) -> Pipeline:

@@ -57,13 +57,28 @@ def run(family: str, prepared: Path, out: Path, **overrides: dict) -> dict:
 
 
 def check_metrics_file(path: Path) -> dict:
+    """Test metrics and the selection score only: run facts would make every diff noisy."""
     metrics = json.loads(path.read_text())
-    assert METRIC_KEYS <= set(metrics)
+    assert set(metrics) == METRIC_KEYS | {"best_val_accuracy"}
     assert metrics["tn"] + metrics["fp"] + metrics["fn"] + metrics["tp"] == SIZES["test"]
     for key in ("accuracy", "precision", "recall", "f1", "roc_auc"):
         assert 0.0 <= metrics[key] <= 1.0
-    assert metrics["loss"] > 0 and metrics["training_seconds"] > 0
+    assert metrics["loss"] > 0
     return metrics
+
+
+def check_run_facts(path: Path, run_id: str) -> None:
+    facts = json.loads(path.read_text())
+    assert facts["training_seconds"] > 0 and facts["param_count"] > 0
+    assert facts["mlflow_run_id"] == run_id
+
+
+def check_predictions(path: Path, metrics: dict) -> None:
+    """The kept test predictions reproduce the test metrics exactly."""
+    with np.load(path) as npz:
+        assert npz["label"].dtype == np.int8 and npz["probability"].dtype == np.float64
+        assert compute_metrics(npz["label"], npz["probability"]) == {
+            k: v for k, v in metrics.items() if k != "best_val_accuracy"}
 
 
 def test_lstm_learns_writes_outputs_and_logs_one_mlflow_run(
@@ -93,6 +108,9 @@ def test_lstm_learns_writes_outputs_and_logs_one_mlflow_run(
     assert artifacts == {"plots/lstm_confusion.png"}
     models = client.search_logged_models(experiment_ids=[run_.info.experiment_id])
     assert [m.source_run_id for m in models] == [run_.info.run_id]
+    check_run_facts(tmp_path / "models" / "lstm" / "run.json", run_.info.run_id)
+    check_predictions(tmp_path / "metrics" / "predictions" / "lstm.npz", metrics)
+    assert run_.data.metrics["training_seconds"] > 0
 
 
 def test_same_params_twice_give_the_same_metrics(
@@ -136,7 +154,7 @@ def test_mirrored_strategy_trains_on_two_cpu_replicas(
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = check_metrics_file(tmp_path / "metrics" / "lstm.json")
-    assert metrics["replicas"] == 2
+    assert json.loads((tmp_path / "models" / "lstm" / "run.json").read_text())["replicas"] == 2
     assert metrics["accuracy"] > 0.7  # chance is 0.5
     model = keras.models.load_model(tmp_path / "models" / "lstm" / "model.keras")
     preprocess = {k: TINY["lstm"][k] for k in ("vocab_size", "seq_len", "padding", "truncating")}
@@ -208,9 +226,11 @@ def test_train_on_val_fits_both_splits_and_keeps_final_weights(
     metrics = run("transformer_seed", prepared, tmp_path, patience=None, train_on_val=True)
     history = pd.read_csv(tmp_path / "plots" / "transformer_seed_history.csv")
     assert list(history.columns) == ["epoch", "accuracy", "loss", "epoch_seconds"]
-    assert metrics["epochs_run"] == metrics["best_epoch"] + 1 == TINY["transformer_seed"]["epochs"]
+    facts = json.loads((tmp_path / "models" / "transformer_seed" / "run.json").read_text())
+    assert facts["epochs_run"] == facts["best_epoch"] + 1 == TINY["transformer_seed"]["epochs"]
     assert "best_val_accuracy" not in metrics
-    check_metrics_file(tmp_path / "metrics" / "transformer_seed.json")
+    saved = json.loads((tmp_path / "metrics" / "transformer_seed.json").read_text())
+    assert set(saved) == METRIC_KEYS
 
 
 def test_train_on_val_with_early_stopping_is_rejected() -> None:

@@ -1,0 +1,59 @@
+"""What a sentiment family is fed: ``Features`` built from the prepared data of its inputs.
+
+Token-id families read the ``vectorize`` stage's ids and vocabulary (the ``glove_bilstm``-style
+families also the GloVe matrix); text families read the prepared review texts, standardized as
+the vectorizer standardizes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from stages.common.text import load_split, read_vocab, standardize_texts
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class Features:
+    """Model inputs and labels per split, and what the family's builder needs beyond its params."""
+
+    data: dict[str, tuple[Any, np.ndarray]]
+    build_kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+def token_features(cfg: Any, inputs: Mapping[str, Path]) -> Features:
+    """Token ids ``[n, seq_len]`` on the family's top-k vocabulary, padded and truncated as
+    ``cfg`` says; the GloVe matrix too when the family reads ``embeddings``."""
+    vectorized = inputs["vectorized"]
+    vocab_size = min(cfg.vocab_size, len(read_vocab(vectorized / "vocab.tsv")))
+    data = {
+        split: load_split(
+            vectorized / f"{split}.npz",
+            vocab_size=vocab_size,
+            seq_len=cfg.seq_len,
+            padding=cfg.padding,
+            truncating=cfg.truncating,
+        )
+        for split in SPLITS
+    }
+    kwargs: dict[str, Any] = {"vocab_size": vocab_size}
+    if "embeddings" in inputs:
+        kwargs["embeddings"] = np.load(inputs["embeddings"])
+    return Features(data, kwargs)
+
+
+def text_features(cfg: Any, inputs: Mapping[str, Path]) -> Features:
+    """Standardized review texts (whitespace-separated words) and labels per split."""
+    data = {}
+    for split in SPLITS:
+        frame = pd.read_parquet(inputs["imdb"] / f"{split}.parquet")
+        labels = frame["label"].to_numpy(dtype=np.int32)
+        data[split] = (standardize_texts(frame["text"].tolist()), labels)
+    return Features(data)

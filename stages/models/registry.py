@@ -1,0 +1,122 @@
+"""The model families: one ``FamilySpec`` per family, the single place that says what a family is.
+
+Training, prediction, params validation, compare and the tests read this table; no other code
+tests a family by name or by params class. Adding a family: its params section in params.yaml,
+its entries in dvc.yaml (``vars: families``, compare deps, plots), its reference in
+stages/references.yaml, a builder module with an entry here, and its tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from stages.common.params import (
+    GloveBilstmParams,
+    LstmParams,
+    Params,
+    ParamsError,
+    TfidfLogregParams,
+    TransformerParams,
+    TransformerSeedParams,
+    TranslatorParams,
+)
+from stages.models import classifiers, seq2seq, tfidf
+from stages.models.features import Features, text_features, token_features
+
+Kind = Literal["keras_sentiment", "sklearn_sentiment", "translator"]
+SENTIMENT_KINDS = ("keras_sentiment", "sklearn_sentiment")
+# The params.yaml section of each kind of family.
+SECTIONS: dict[Kind, str] = {
+    "keras_sentiment": "train",
+    "sklearn_sentiment": "train",
+    "translator": "translate",
+}
+
+
+@dataclass(frozen=True)
+class FamilySpec:
+    """A model family.
+
+    Attributes:
+        kind: how it is trained and used (a Keras or scikit-learn sentiment classifier, or an
+            EN->KO translator).
+        params: the pydantic model of its ``params.yaml`` section.
+        builder: the pure function that builds the untrained model from its params.
+        inputs: the prepared data it reads (keys of ``train_classifier.Inputs``), which are
+            also its data dependencies in dvc.yaml.
+        features: sentiment families: how ``inputs`` become the model's inputs per split.
+    """
+
+    kind: Kind
+    params: type
+    builder: Callable[..., Any]
+    inputs: tuple[str, ...]
+    features: Callable[[Any, dict[str, Path]], Features] | None = None
+
+    @property
+    def section(self) -> str:
+        return SECTIONS[self.kind]
+
+
+FAMILIES: dict[str, FamilySpec] = {
+    "transformer_seed": FamilySpec(
+        "keras_sentiment", TransformerSeedParams, classifiers.build_transformer_seed,
+        ("vectorized",), token_features,
+    ),
+    "lstm": FamilySpec(
+        "keras_sentiment", LstmParams, classifiers.build_lstm, ("vectorized",), token_features
+    ),
+    "glove_bilstm": FamilySpec(
+        "keras_sentiment", GloveBilstmParams, classifiers.build_glove_bilstm,
+        ("vectorized", "embeddings"), token_features,
+    ),
+    "transformer": FamilySpec(
+        "keras_sentiment", TransformerParams, classifiers.build_transformer, ("vectorized",),
+        token_features,
+    ),
+    "tfidf_logreg": FamilySpec(
+        "sklearn_sentiment", TfidfLogregParams, tfidf.build_tfidf_logreg, ("imdb",),
+        text_features,
+    ),
+    "seq2seq": FamilySpec("translator", TranslatorParams, seq2seq.build_seq2seq, ("translate",)),
+    "seq2seq_attention": FamilySpec(
+        "translator", TranslatorParams, seq2seq.build_seq2seq_attention, ("translate",)
+    ),
+}
+
+
+def names(*kinds: Kind) -> list[str]:
+    """The families of ``kinds``, in registry order."""
+    return [name for name, spec in FAMILIES.items() if spec.kind in kinds]
+
+
+def sentiment_families() -> list[str]:
+    return names(*SENTIMENT_KINDS)
+
+
+def translator_families() -> list[str]:
+    return names("translator")
+
+
+def spec(family: str) -> FamilySpec:
+    """The spec of ``family``; a ``ParamsError`` listing the known families if there is none."""
+    if family not in FAMILIES:
+        raise ParamsError(f"no model family {family!r} (known: {', '.join(FAMILIES)})")
+    return FAMILIES[family]
+
+
+def family_params(params: Params, family: str) -> Any:
+    """The validated ``<section>.<family>`` params of ``family`` from ``params.yaml``.
+
+    Raises:
+        ParamsError: the family is unknown or not configured.
+    """
+    section = spec(family).section
+    configured = getattr(params, section)
+    if family not in configured:
+        have = ", ".join(configured) or "none"
+        raise ParamsError(f"params: {section}.{family}: no such family (configured: {have})")
+    return configured[family]

@@ -1,0 +1,187 @@
+"""The one Keras training loop of the sentiment families.
+
+Seeded, op-deterministic training on shuffled in-memory batches; early stopping on the
+validation split keeps the best epoch's weights; ``train_on_val`` (the seed's protocol) trains on
+train + val and keeps the final weights. The test split is never seen here.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from stages.common import tracking
+from stages.common.constants import PREDICT_BATCH
+from stages.models.classifiers import GLOVE_LAYER, compile_model, positive_probability
+
+log = logging.getLogger(__name__)
+
+MONITOR = "val_accuracy"
+
+
+@dataclass
+class Fitted:
+    """A trained Keras model, its per-epoch history and the facts of the run."""
+
+    model: keras.Model
+    history: pd.DataFrame
+    seconds: float
+    facts: dict[str, float]
+
+
+def make_strategy(name: str) -> tf.distribute.Strategy:
+    """``default``: TF's no-op strategy; ``mirrored``: one replica per local GPU, or per logical
+    CPU device when there is no GPU (``batch_size`` stays the global batch, split across them)."""
+    if name == "default":
+        return tf.distribute.get_strategy()
+    devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+    return tf.distribute.MirroredStrategy([device.name for device in devices])
+
+
+def make_dataset(x: Any, y: np.ndarray, *, batch_size: int, seed: int | None = None) -> Any:
+    """Batches of ``(x, y)``: shuffled index batches gathered from in-memory tensors.
+
+    Only the indices go through the shuffle buffer, so refilling it at an epoch start is
+    instant; no parallel map, and a fixed one-batch prefetch instead of AUTOTUNE.
+    """
+    x_t, y_t = tf.constant(x), tf.constant(y)
+    ds = tf.data.Dataset.range(len(y))
+    if seed is not None:
+        ds = ds.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size).map(lambda idx: (tf.gather(x_t, idx), tf.gather(y_t, idx)))
+    return ds.prefetch(1)
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Adds ``epoch_seconds`` (training + validation wall time) to each epoch's logs."""
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if logs is not None:
+            logs["epoch_seconds"] = time.perf_counter() - self._start
+
+
+class KeepBest(keras.callbacks.Callback):
+    """Early stopping on ``val_accuracy`` that keeps the best weights across several ``fit``s.
+
+    Keras' EarlyStopping resets at every ``fit``; a frozen warm-up followed by fine-tuning is
+    two ``fit`` calls that must share one best epoch.
+    """
+
+    def __init__(self, patience: int | None) -> None:
+        super().__init__()
+        self.patience = patience
+        self.best = -np.inf
+        self.best_epoch = -1
+        self.best_weights: list[np.ndarray] | None = None
+        self.wait = 0
+        self.stopped = False
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        value = float((logs or {})[MONITOR])
+        if value > self.best:
+            self.best, self.best_epoch, self.wait = value, epoch, 0
+            self.best_weights = self.model.get_weights()
+            return
+        self.wait += 1
+        if self.patience is not None and self.wait >= self.patience:
+            log.info("early stop after epoch %d (best %s %.4f)", epoch, MONITOR, self.best)
+            self.model.stop_training = self.stopped = True
+
+
+def phases(cfg: Any) -> list[tuple[int, bool]]:
+    """``(end_epoch, embedding_trainable)`` per ``fit`` call: a frozen warm-up of the pretrained
+    embedding (families with ``frozen_epochs``), then fine-tuning."""
+    frozen = getattr(cfg, "frozen_epochs", 0)
+    return [(frozen, False), (cfg.epochs, True)] if frozen else [(cfg.epochs, True)]
+
+
+def fit_datasets(cfg: Any, data: Mapping[str, tuple]) -> tuple[Any, Any]:
+    """Training batches and validation batches; ``train_on_val`` trains on both, validates on
+    neither (the seed's protocol: all 25,000 training reviews, final weights)."""
+    x, y = data["train"]
+    if cfg.train_on_val:
+        x, y = np.concatenate([x, data["val"][0]]), np.concatenate([y, data["val"][1]])
+        return make_dataset(x, y, batch_size=cfg.batch_size, seed=cfg.seed), None
+    train = make_dataset(x, y, batch_size=cfg.batch_size, seed=cfg.seed)
+    return train, make_dataset(*data["val"], batch_size=PREDICT_BATCH)
+
+
+def fit_verbosity() -> int:
+    """Keras ``verbose``: a live progress bar on a terminal, one line per epoch in logs."""
+    return 1 if sys.stdout.isatty() else 2
+
+
+def fit_neural(
+    model: keras.Model, cfg: Any, data: Mapping[str, tuple]
+) -> tuple[pd.DataFrame, KeepBest, float]:
+    """Run the family's ``fit`` phases; keep the best epoch's weights unless patience is null."""
+    train, val = fit_datasets(cfg, data)
+    keep = KeepBest(cfg.patience)
+    callbacks = [EpochTimer(), *([keep] if val else []), tracking.epoch_metrics_callback()]
+    frames, start, epoch = [], time.perf_counter(), 0
+    for end, trainable in phases(cfg):
+        if GLOVE_LAYER in {layer.name for layer in model.layers}:
+            model.get_layer(GLOVE_LAYER).trainable = trainable
+        steps = (end - epoch) * int(train.cardinality())  # a cosine schedule spans the phase
+        compile_model(model, cfg, decay_steps=steps)  # (re)compiling applies trainable flags
+        history = model.fit(
+            train,
+            validation_data=val,
+            initial_epoch=epoch,
+            epochs=end,
+            callbacks=callbacks,
+            shuffle=False,
+            verbose=fit_verbosity(),
+        )
+        frames.append(pd.DataFrame(history.history, index=history.epoch))
+        epoch = end
+        if keep.stopped:
+            break
+    seconds = time.perf_counter() - start
+    if cfg.patience is not None:
+        model.set_weights(keep.best_weights)
+    frame = pd.concat(frames).rename_axis("epoch").reset_index()
+    return frame, keep, seconds
+
+
+def build_model(builder: Any, cfg: Any, build_kwargs: Mapping[str, Any]) -> tuple[Any, Any]:
+    """The family's model, built inside its distribution strategy; returns both."""
+    strategy = make_strategy(cfg.strategy)
+    with strategy.scope():
+        return builder(cfg, **build_kwargs), strategy
+
+
+def train_keras(builder: Any, cfg: Any, data: Mapping[str, tuple], build_kwargs: dict) -> Fitted:
+    """Build and train a Keras family on ``data``; facts: parameters, epochs, best epoch."""
+    model, strategy = build_model(builder, cfg, build_kwargs)
+    replicas = strategy.num_replicas_in_sync
+    log.info("strategy %s, num_replicas_in_sync %d", cfg.strategy, replicas)
+    with strategy.scope():  # variables, optimizer and every (re)compile belong to the strategy
+        history, keep, seconds = fit_neural(model, cfg, data)
+    facts = {
+        "param_count": float(model.count_params()),
+        "epochs_run": float(len(history)),
+        "best_epoch": float(keep.best_epoch if cfg.patience is not None else len(history) - 1),
+        "epoch_seconds": float(history["epoch_seconds"].median()),
+        "replicas": float(replicas),
+    }
+    if not cfg.train_on_val:
+        facts["best_val_accuracy"] = keep.best
+    return Fitted(model, history, seconds, facts)
+
+
+def predict_keras(model: keras.Model, x: Any) -> np.ndarray:
+    """P(positive) per row of ``x``, in batches small enough for long attention inputs."""
+    return positive_probability(model.predict(x, batch_size=PREDICT_BATCH, verbose=0))
