@@ -21,87 +21,37 @@ import argparse
 import json
 import logging
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
-import yaml
 
 from stages.common import tracking
 from stages.common.cli import stage_main
+from stages.common.constants import CHAMPION_ALIAS, REGISTERED_MODEL, SENTIMENT_EXPERIMENT
 from stages.common.errors import StageError
-from stages.common.io import atomic_path, atomic_write_text
-from stages.common.metrics import LABEL_NAMES
-from stages.common.paths import METRICS_DIR, PLOTS_DIR, REPO_ROOT
+from stages.common.io import atomic_write_text
+from stages.common.paths import METRICS_DIR, MODELS_DIR, PLOTS_DIR
+from stages.common.plots import plot_comparison
+from stages.models.registry import CONFUSION, REFERENCES_FILE, Reference, load_references
 
 log = logging.getLogger(__name__)
 
-REFERENCES_FILE = REPO_ROOT / "stages" / "references.yaml"
-TASKS = ("sentiment", "translation")
-SENTIMENT_EXPERIMENT = "sentiment"
-REGISTERED_MODEL = "imdb-sentiment"
-CHAMPION_ALIAS = "champion"
 # The champion is chosen on the validation split, never on the test set it is reported on.
 SELECTION_KEY = "best_val_accuracy"
-CONFUSION = ("tn", "fp", "fn", "tp")
-SENTIMENT_KEYS = ("accuracy", "f1", "roc_auc", *CONFUSION, "loss", "training_seconds",
-                  "param_count")
+SENTIMENT_KEYS = ("accuracy", "f1", "roc_auc", *CONFUSION, "loss")
+# Facts of the training run (models/<family>/run.json), shown in the summary, never diffed.
+RUN_FACT_KEYS = ("training_seconds", "param_count")
 # A family trained on the whole train set (the seed protocol) has no validation score: it is
 # listed, but cannot be chosen as champion.
 OPTIONAL_SENTIMENT_KEYS = (SELECTION_KEY,)
 TRANSLATION_KEYS = ("exact_match", "char_accuracy", "loss")
 # Test metrics a training run logs as ``test_<key>``; equal values identify the run.
 RUN_MATCH_KEYS = ("accuracy", "roc_auc", "loss", *CONFUSION)
-PANEL_WIDTH_IN = 3.2  # comparison.png: one column per sentiment family, at least 3
-FIGURE_HEIGHT_IN = 7.0
-DPI = 100
 
 
 class CompareError(StageError):
     """An input of the comparison is missing or malformed, or the champion cannot be found."""
-
-
-@dataclass(frozen=True)
-class Reference:
-    """A family's reference number: ``accuracy`` (exact match for translators) from ``source``."""
-
-    source: str
-    anchor: str
-    accuracy: float
-    confusion: dict[str, int] | None = None
-
-
-def load_references(path: Path) -> dict[str, dict[str, Reference]]:
-    """``{task: {family: Reference}}`` from ``references.yaml``.
-
-    Raises:
-        CompareError: a task or a family entry is missing, unknown or of the wrong type.
-    """
-    with open(path, encoding="utf-8") as fh:
-        raw = yaml.safe_load(fh)
-    if not isinstance(raw, dict) or sorted(raw) != sorted(TASKS):
-        raise CompareError(f"{path}: top-level keys must be {', '.join(TASKS)}")
-    refs: dict[str, dict[str, Reference]] = {}
-    for task in TASKS:
-        if not isinstance(raw[task], dict) or not raw[task]:
-            raise CompareError(f"{path}: {task}: must map family names to references")
-        refs[task] = {family: _reference(path, f"{task}.{family}", entry)
-                      for family, entry in raw[task].items()}
-    return refs
-
-
-def _reference(path: Path, key: str, entry: Any) -> Reference:
-    try:
-        ref = Reference(**entry)
-    except TypeError as exc:  # not a mapping, or a missing or unknown key
-        raise CompareError(f"{path}: {key}: {exc}") from exc
-    if not (isinstance(ref.accuracy, (int, float)) and 0.0 <= ref.accuracy <= 1.0):
-        raise CompareError(f"{path}: {key}.accuracy: must be a number in [0, 1]")
-    if ref.confusion is not None and sorted(ref.confusion) != sorted(CONFUSION):
-        raise CompareError(f"{path}: {key}.confusion: needs exactly {', '.join(CONFUSION)}")
-    return ref
 
 
 def read_metrics(
@@ -263,94 +213,6 @@ def render_summary(
     return "\n".join(lines) + "\n"
 
 
-def figure_size(n_families: int) -> tuple[float, float]:
-    """``comparison.png`` size in inches: one panel column per sentiment family, at least 3."""
-    return PANEL_WIDTH_IN * max(n_families, 3), FIGURE_HEIGHT_IN
-
-
-def plot_comparison(
-    sentiment: dict[str, dict[str, float]],
-    histories: dict[str, pd.DataFrame],
-    translation: dict[str, dict[str, float]],
-    refs: dict[str, dict[str, Reference]],
-    target: Path,
-) -> None:
-    """Top: accuracies, accuracy by epoch, translators; bottom: one confusion matrix per family."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig = plt.figure(figsize=figure_size(len(sentiment)), layout="constrained")
-    try:
-        top, bottom = fig.subfigures(2, 1, height_ratios=[1.1, 1.0])
-        bars, epochs, translators = top.subplots(1, 3)
-        _plot_accuracies(bars, sentiment, refs["sentiment"])
-        _plot_epochs(epochs, histories)
-        _plot_translators(translators, translation, refs["translation"])
-        for ax, (family, m) in zip(bottom.subplots(1, len(sentiment), squeeze=False)[0],
-                                   sentiment.items(), strict=True):
-            _plot_confusion(ax, family, m)
-        with atomic_path(target, suffix=".png") as tmp:
-            fig.savefig(tmp, dpi=DPI)
-    finally:
-        plt.close(fig)
-
-
-def _plot_accuracies(ax: Any, sentiment: dict, refs: dict[str, Reference]) -> None:
-    order = sorted(sentiment, key=lambda family: sentiment[family]["accuracy"])
-    y = np.arange(len(order))
-    test = [sentiment[f]["accuracy"] for f in order]
-    ax.barh(y, test, color="tab:blue", label="test")
-    ax.plot([sentiment[f][SELECTION_KEY] for f in order], y, "o", color="tab:orange",
-            label="validation")
-    ax.plot([refs[f].accuracy for f in order], y, "|", color="black", markersize=18,
-            markeredgewidth=2, label="reference")
-    for yi, value in zip(y, test, strict=True):
-        ax.annotate(f"{value:.4f}", (value, yi), xytext=(-3, 0), textcoords="offset points",
-                    ha="right", va="center", color="white", fontsize=8)
-    values = test + [refs[f].accuracy for f in order]
-    ax.set_xlim(max(0.0, min(values) - 0.05), 1.02)
-    ax.set_yticks(y, order)
-    ax.set_title("Sentiment accuracy")
-    ax.legend(fontsize=7, loc="lower right")
-
-
-def _plot_epochs(ax: Any, histories: dict[str, pd.DataFrame]) -> None:
-    for i, (family, history) in enumerate(histories.items()):
-        color = f"C{i}"
-        if "val_accuracy" in history:
-            ax.plot(history["epoch"], history["val_accuracy"], "o-", color=color, label=family)
-        ax.plot(history["epoch"], history["accuracy"], "--", color=color, alpha=0.6)
-    ax.set_xlabel("epoch")
-    ax.xaxis.get_major_locator().set_params(integer=True)
-    ax.set_title("Accuracy by epoch (solid: validation, dashed: training)", fontsize=9)
-    ax.legend(fontsize=7)
-
-
-def _plot_translators(ax: Any, translation: dict, refs: dict[str, Reference]) -> None:
-    x = np.arange(len(translation))
-    ax.bar(x - 0.2, [m["exact_match"] for m in translation.values()], 0.4, label="exact match")
-    ax.bar(x + 0.2, [m["char_accuracy"] for m in translation.values()], 0.4,
-           label="char accuracy")
-    ax.plot(x - 0.2, [refs[f].accuracy for f in translation], "_", color="black",
-            markersize=20, markeredgewidth=2, label="reference")
-    ax.set_xticks(x, list(translation), fontsize=8)
-    ax.set_ylim(0.0, 1.3)
-    ax.set_title("Translators (EN -> KO)")
-    ax.legend(fontsize=7, loc="upper center", ncols=3)
-
-
-def _plot_confusion(ax: Any, family: str, m: dict) -> None:
-    from sklearn.metrics import ConfusionMatrixDisplay
-
-    matrix = np.array([[m["tn"], m["fp"]], [m["fn"], m["tp"]]], dtype=int)
-    ConfusionMatrixDisplay(matrix, display_labels=LABEL_NAMES).plot(
-        ax=ax, cmap="Blues", values_format="d", colorbar=False
-    )
-    ax.set_title(f"{family}: accuracy {m['accuracy']:.5f}", fontsize=9)
-
-
 def champion_version(client: Any) -> Any | None:
     """The model version the alias ``champion`` points at, or None if there is none yet."""
     from mlflow.exceptions import MlflowException
@@ -432,6 +294,7 @@ def run(
     references_path: Path = REFERENCES_FILE,
     metrics_dir: Path = METRICS_DIR,
     plots_dir: Path = PLOTS_DIR,
+    models_dir: Path = MODELS_DIR,
 ) -> dict[str, str]:
     """Read every family's results, write the summary and figure, register the champion.
 
@@ -443,6 +306,7 @@ def run(
     refs = load_references(references_path)
     sentiment = {family: read_metrics(metrics_dir / f"{family}.json", SENTIMENT_KEYS,
                                       f"train@{family}", OPTIONAL_SENTIMENT_KEYS)
+                 | read_metrics(models_dir / family / "run.json", RUN_FACT_KEYS, f"train@{family}")
                  for family in refs["sentiment"]}
     translation = {family: read_metrics(metrics_dir / f"{family}.json", TRANSLATION_KEYS,
                                         f"train_translator@{family}")

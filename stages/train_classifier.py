@@ -36,9 +36,10 @@ from stages.common import tracking
 from stages.common.cli import family_argument, stage_main
 from stages.common.constants import PREPROCESS_KEYS, SENTIMENT_EXPERIMENT
 from stages.common.io import atomic_path, atomic_write_json
-from stages.common.metrics import compute_metrics, plot_confusion
+from stages.common.metrics import compute_metrics
 from stages.common.params import Params, load_params
 from stages.common.paths import METRICS_DIR, MODELS_DIR, PLOTS_DIR, PREDICTIONS_DIR, PREPARED_DIR
+from stages.common.plots import plot_confusion
 from stages.models import registry
 from stages.models.features import Features
 from stages.models.registry import FamilySpec

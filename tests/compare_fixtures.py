@@ -44,14 +44,20 @@ def sentiment_metrics(family: str) -> dict[str, Any]:
         "fp": fp,
         "fn": fn,
         "tp": tp,
-        "training_seconds": seconds,
-        "param_count": float(params),
         "best_val_accuracy": val,
     }
 
 
-def write_results(metrics_dir: Path, plots_dir: Path) -> dict[str, dict[str, Any]]:
-    """Write every family's metrics file and each sentiment family's history CSV."""
+def run_facts(family: str) -> dict[str, float]:
+    """The facts of ``models/<family>/run.json`` of a sentiment family of ``SENTIMENT``."""
+    *_, seconds, params = SENTIMENT[family]
+    return {"training_seconds": seconds, "param_count": float(params)}
+
+
+def write_results(
+    metrics_dir: Path, plots_dir: Path, models_dir: Path
+) -> dict[str, dict[str, Any]]:
+    """Write every family's metrics file and each sentiment family's history CSV and run facts."""
     plots_dir.mkdir(parents=True, exist_ok=True)
     written = {}
     for family in SENTIMENT:
@@ -66,7 +72,9 @@ def write_results(metrics_dir: Path, plots_dir: Path) -> dict[str, dict[str, Any
             "val_loss": [0.5] * epochs,
         })
         history.to_csv(plots_dir / f"{family}_history.csv", index=False)
-        written[family] = metrics
+        (models_dir / family).mkdir(parents=True)
+        (models_dir / family / "run.json").write_text(json.dumps(run_facts(family)))
+        written[family] = metrics | run_facts(family)
     written.update(TRANSLATION)
     for family, metrics in written.items():
         (metrics_dir / f"{family}.json").write_text(json.dumps(metrics, indent=2))

@@ -1,15 +1,9 @@
-"""Binary-classification metrics (sklearn) and the confusion-matrix figure."""
+"""Binary-classification metrics of the test set (sklearn)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 from sklearn import metrics as skm
-
-from stages.common.io import atomic_path
-
-LABEL_NAMES = ("negative", "positive")
 
 
 def compute_metrics(y_true: np.ndarray, y_prob: np.ndarray, *, threshold: float = 0.5) -> dict:
@@ -47,24 +41,3 @@ def compute_metrics(y_true: np.ndarray, y_prob: np.ndarray, *, threshold: float 
         "fn": int(fn),
         "tp": int(tp),
     }
-
-
-def plot_confusion(counts: dict, target: Path, *, title: str) -> None:
-    """Write a confusion-matrix PNG with the counts in the cells (rows: true, cols: predicted)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    matrix = np.array([[counts["tn"], counts["fp"]], [counts["fn"], counts["tp"]]])
-    fig, ax = plt.subplots(figsize=(4.2, 3.8))
-    try:
-        skm.ConfusionMatrixDisplay(matrix, display_labels=LABEL_NAMES).plot(
-            ax=ax, cmap="Blues", values_format="d", colorbar=False
-        )
-        ax.set_title(title)
-        fig.tight_layout()
-        with atomic_path(target, suffix=".png") as tmp:
-            fig.savefig(tmp, dpi=100)
-    finally:
-        plt.close(fig)

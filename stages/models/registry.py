@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
+
+from stages.common.errors import StageError
 from stages.common.params import (
     GloveBilstmParams,
     LstmParams,
@@ -23,11 +26,16 @@ from stages.common.params import (
     TransformerSeedParams,
     TranslatorParams,
 )
+from stages.common.paths import REPO_ROOT
 from stages.models import classifiers, seq2seq, tfidf
 from stages.models.features import Features, text_features, token_features
 
 Kind = Literal["keras_sentiment", "sklearn_sentiment", "translator"]
 SENTIMENT_KINDS = ("keras_sentiment", "sklearn_sentiment")
+# The reference numbers of every family, by task (the tasks of compare's report).
+REFERENCES_FILE = REPO_ROOT / "stages" / "references.yaml"
+TASKS = ("sentiment", "translation")
+CONFUSION = ("tn", "fp", "fn", "tp")
 # The params.yaml section of each kind of family.
 SECTIONS: dict[Kind, str] = {
     "keras_sentiment": "train",
@@ -120,3 +128,48 @@ def family_params(params: Params, family: str) -> Any:
         have = ", ".join(configured) or "none"
         raise ParamsError(f"params: {section}.{family}: no such family (configured: {have})")
     return configured[family]
+
+
+class ReferencesError(StageError):
+    """``references.yaml`` is missing a task or family, or an entry is malformed."""
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A family's reference number: ``accuracy`` (exact match for translators) from ``source``."""
+
+    source: str
+    anchor: str
+    accuracy: float
+    confusion: dict[str, int] | None = None
+
+
+def load_references(path: Path = REFERENCES_FILE) -> dict[str, dict[str, Reference]]:
+    """``{task: {family: Reference}}`` from ``references.yaml``.
+
+    Raises:
+        ReferencesError: a task or a family entry is missing, unknown or of the wrong type.
+    """
+    with open(path, encoding="utf-8") as fh:
+        raw = yaml.safe_load(fh)
+    if not isinstance(raw, dict) or sorted(raw) != sorted(TASKS):
+        raise ReferencesError(f"{path}: top-level keys must be {', '.join(TASKS)}")
+    refs: dict[str, dict[str, Reference]] = {}
+    for task in TASKS:
+        if not isinstance(raw[task], dict) or not raw[task]:
+            raise ReferencesError(f"{path}: {task}: must map family names to references")
+        refs[task] = {family: _reference(path, f"{task}.{family}", entry)
+                      for family, entry in raw[task].items()}
+    return refs
+
+
+def _reference(path: Path, key: str, entry: Any) -> Reference:
+    try:
+        ref = Reference(**entry)
+    except TypeError as exc:  # not a mapping, or a missing or unknown key
+        raise ReferencesError(f"{path}: {key}: {exc}") from exc
+    if not (isinstance(ref.accuracy, (int, float)) and 0.0 <= ref.accuracy <= 1.0):
+        raise ReferencesError(f"{path}: {key}.accuracy: must be a number in [0, 1]")
+    if ref.confusion is not None and sorted(ref.confusion) != sorted(CONFUSION):
+        raise ReferencesError(f"{path}: {key}.confusion: needs exactly {', '.join(CONFUSION)}")
+    return ref

@@ -16,6 +16,7 @@ from PIL import Image
 from stages import compare
 from stages.common.params import CLASSIFIER_FAMILIES, TRANSLATOR_FAMILIES
 from stages.common.paths import REPO_ROOT
+from stages.models import registry
 from tests.compare_fixtures import (
     SENTIMENT,
     TRANSLATION,
@@ -57,19 +58,19 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 
 @pytest.fixture
-def results(tmp_path: Path) -> tuple[Path, Path]:
+def results(tmp_path: Path) -> tuple[Path, Path, Path]:
     metrics_dir, plots_dir = tmp_path / "metrics", tmp_path / "metrics" / "plots"
     metrics_dir.mkdir()
-    write_results(metrics_dir, plots_dir)
-    return metrics_dir, plots_dir
+    write_results(metrics_dir, plots_dir, tmp_path / "models")
+    return metrics_dir, plots_dir, tmp_path / "models"
 
 
-def run(results: tuple[Path, Path]) -> dict[str, str]:
-    return compare.run(metrics_dir=results[0], plots_dir=results[1])
+def run(results: tuple[Path, Path, Path]) -> dict[str, str]:
+    return compare.run(metrics_dir=results[0], plots_dir=results[1], models_dir=results[2])
 
 
 def test_summary_figure_and_champion_alias(
-    results: tuple[Path, Path], store: str
+    results: tuple[Path, Path, Path], store: str
 ) -> None:
     lstm = log_training_run("lstm", sentiment_metrics("lstm"))
     log_training_run("tfidf_logreg", sentiment_metrics("tfidf_logreg"))
@@ -101,7 +102,7 @@ def test_summary_figure_and_champion_alias(
 
 
 def test_rerun_keeps_the_champion_version_then_moves_the_alias(
-    results: tuple[Path, Path], store: str
+    results: tuple[Path, Path, Path], store: str
 ) -> None:
     log_training_run("lstm", sentiment_metrics("lstm"))
     assert run(results)["version"] == "1"
@@ -118,7 +119,7 @@ def test_rerun_keeps_the_champion_version_then_moves_the_alias(
 
 
 def test_no_run_of_the_champion_fails_before_writing(
-    results: tuple[Path, Path], store: str
+    results: tuple[Path, Path, Path], store: str
 ) -> None:
     log_training_run("tfidf_logreg", sentiment_metrics("tfidf_logreg"))
     with pytest.raises(compare.CompareError) as exc:
@@ -150,7 +151,7 @@ DROP = object()
     ],
 )
 def test_bad_metrics_files_name_the_file_and_target(
-    results: tuple[Path, Path], store: str, family: str, change: dict | None, message: str
+    results: tuple[Path, Path, Path], store: str, family: str, change: dict | None, message: str
 ) -> None:
     path = results[0] / f"{family}.json"
     if change is None:
@@ -201,6 +202,6 @@ def test_references_cover_the_families_and_the_compare_deps() -> None:
 def test_bad_references_name_the_key(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "references.yaml"
     path.write_text(text)
-    with pytest.raises(compare.CompareError) as exc:
-        compare.load_references(path)
+    with pytest.raises(registry.ReferencesError) as exc:
+        registry.load_references(path)
     assert str(exc.value) == f"{path}: {message}"
