@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import yaml
-from pydantic import AfterValidator, BeforeValidator, ConfigDict, Strict, TypeAdapter
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, Strict, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 from pydantic.dataclasses import dataclass
 from pydantic_core import ErrorDetails, PydanticCustomError
@@ -28,6 +28,9 @@ Int = Annotated[int, Strict()]
 Float = Annotated[float, Strict()]
 Bool = Annotated[bool, Strict()]
 Str = Annotated[str, Strict()]
+PosInt = Annotated[Int, Field(gt=0)]
+PosFloat = Annotated[Float, Field(gt=0)]
+NonEmptyStr = Annotated[Str, Field(min_length=1)]
 
 
 @typing.dataclass_transform(frozen_default=True)
@@ -97,7 +100,7 @@ def _type_at(model: type, loc: tuple[Any, ...]) -> Any:
 
 def _describe(model: type, err: ErrorDetails, top: str) -> tuple[tuple[Any, ...], str]:
     """The location and message of one pydantic error, in this project's wording."""
-    loc, kind = err["loc"], err["type"]
+    loc, kind, ctx = err["loc"], err["type"], err.get("ctx", {})
     noun = top if len(loc) == 1 else "key"
     if kind in _UNKNOWN:
         valid = ", ".join(typing.get_type_hints(_type_at(model, loc[:-1])))
@@ -108,11 +111,12 @@ def _describe(model: type, err: ErrorDetails, top: str) -> tuple[tuple[Any, ...]
         choices = list(typing.get_args(_type_at(model, loc)))
         return loc, f"must be one of {choices}, got {err['input']!r}"
     if kind == "value_error":
-        exc = err.get("ctx", {})["error"]
+        exc = ctx["error"]
         if isinstance(exc, FieldError):
             return (*loc, exc.name), exc.message
         return loc, f"{exc}, got {err['input']!r}"
-    message = _MESSAGES.get(kind, err["msg"]).format(input=err["input"], **err.get("ctx", {}))
+    template = _MESSAGES.get(kind)
+    message = template.format(input=err["input"], **ctx) if template else err["msg"]
     if loc[-1:] == ("[key]",):  # a bad key of a mapping: name the mapping
         return loc[:-2], f"key {message}"
     return loc, message

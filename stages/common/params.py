@@ -1,8 +1,5 @@
-"""Typed, validated view of ``params.yaml``: one frozen pydantic dataclass per section and family.
-
-``load_params`` rejects unknown or missing keys, wrong types and out-of-range values with an error
-that names the key (``params: train.lstm.units: must be > 0, got 0``), before any stage does work.
-"""
+"""Typed view of ``params.yaml``: a frozen pydantic dataclass per section and family, validated
+before any stage works; errors name the key: ``params: train.lstm.units: must be > 0, got 0``."""
 
 from __future__ import annotations
 
@@ -13,12 +10,11 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, model_validator
 
 from stages.common import config
-from stages.common.config import EXACT_INT, Bool, Float, Int, check, model, require
+from stages.common.config import Bool, Float, Int, PosFloat, PosInt, check, model, require
 from stages.common.errors import StageError
 from stages.common.paths import PARAMS_FILE
 
-PosInt = Annotated[Int, Field(gt=0)]
-PosFloat = Annotated[Float, Field(gt=0)]
+PosIntOrNull = Annotated[Int, check(lambda v: v >= 1, "must be >= 1 or null")] | None
 Dropout = Annotated[Float, check(lambda v: 0 <= v < 1, "must be in [0, 1)")]
 Buckets = Annotated[Int, Field(ge=0)]  # hashed bigram embeddings added to the tokens' (0: off)
 
@@ -32,7 +28,7 @@ class BaseParams:
     """Values shared by several stages."""
 
     seed: Int
-    glove_dim: Annotated[Literal[50, 100, 200, 300], EXACT_INT]
+    glove_dim: Annotated[Literal[50, 100, 200, 300], config.EXACT_INT]
 
 
 @model
@@ -75,8 +71,7 @@ class NeuralClassifierParams:
     optimizer: Literal["adam", "rmsprop"]
     learning_rate: PosFloat
     lr_schedule: Literal["constant", "cosine"]  # cosine: decays to 0 over each fit phase
-    # early stopping on val accuracy, best weights kept; null: final weights
-    patience: Annotated[Int, check(lambda v: v >= 1, "must be >= 1 or null")] | None
+    patience: PosIntOrNull  # early stopping on val accuracy, best weights kept; null: final ones
     train_on_val: Bool  # also train on the val split, validate on nothing (needs patience: null)
     strategy: Literal["default", "mirrored"]  # mirrored: one replica per GPU, else CPU device
 
@@ -150,8 +145,7 @@ class TfidfLogregParams:
     seed: Int
     ngram_max: PosInt  # n-grams 1..ngram_max
     min_df: PosInt
-    # null: every n-gram seen in >= min_df training reviews
-    max_features: Annotated[Int, check(lambda v: v >= 1, "must be >= 1 or null")] | None
+    max_features: PosIntOrNull  # null: every n-gram seen in >= min_df training reviews
     sublinear_tf: Bool
     C: PosFloat
     max_iter: PosInt
@@ -180,11 +174,7 @@ TRANSLATOR_FAMILIES: dict[str, type] = {
     "seq2seq": TranslatorParams,
     "seq2seq_attention": TranslatorParams,
 }
-# The family sections of ``Params``: section -> family -> params model.
-FAMILIES: dict[str, dict[str, type]] = {
-    "train": CLASSIFIER_FAMILIES,
-    "translate": TRANSLATOR_FAMILIES,
-}
+FAMILIES = {"train": CLASSIFIER_FAMILIES, "translate": TRANSLATOR_FAMILIES}  # section -> families
 
 
 def from_dict(cls: type, data: Any, section: str) -> Any:
@@ -193,16 +183,14 @@ def from_dict(cls: type, data: Any, section: str) -> Any:
 
 
 def _families(data: dict[str, Any], registry: dict[str, type], section: str) -> dict[str, Any]:
-    for name in data:
-        if name not in registry:
-            valid = ", ".join(registry)
-            raise ParamsError(f"params: {section}.{name}: unknown family (valid: {valid})")
+    for name in (n for n in data if n not in registry):
+        valid = ", ".join(registry)
+        raise ParamsError(f"params: {section}.{name}: unknown family (valid: {valid})")
     return {name: from_dict(registry[name], data[name], f"{section}.{name}") for name in data}
 
 
 def parse_params(raw: Any, families: dict[str, dict[str, type]] = FAMILIES) -> Params:
-    """Validate an already-loaded YAML document; ``families`` maps each family section's names
-    to their params models."""
+    """Validate a loaded YAML document; ``families``: section -> family name -> params model."""
     params = config.validate(Params, raw, ParamsError, prefix="params", top="section")
     sections = {s: _families(getattr(params, s), reg, s) for s, reg in families.items()}
     return dataclasses.replace(params, **sections)

@@ -6,17 +6,13 @@ import re
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field
-
 from stages.common import config
-from stages.common.config import Int, Str, check, model
+from stages.common.config import Int, NonEmptyStr, PosInt, Str, check, model
 from stages.common.errors import StageError
 from stages.common.paths import SOURCES_FILE
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
-Count = Annotated[Int, Field(gt=0)]
-Name = Annotated[Str, Field(min_length=1)]
 _HTTP = ("https://", "http://")
 Url = Annotated[Str, check(lambda v: v.startswith(_HTTP), "must be an http(s) URL")]
 Sha256 = Annotated[Str, check(_SHA256.fullmatch, "must be 64 lowercase hex digits")]
@@ -31,8 +27,8 @@ class ImdbSource:
     """The IMDB tarball, verified by per-class review counts and a content fingerprint."""
 
     url: Url
-    filename: Name
-    reviews_per_class: Count
+    filename: NonEmptyStr
+    reviews_per_class: PosInt
     fingerprint: Sha256
 
 
@@ -41,8 +37,8 @@ class GloveSource:
     """The GloVe 6B zip; the extracted ``glove.6B.<dim>d.txt`` is verified."""
 
     url: Url
-    filename: Name
-    words: Count
+    filename: NonEmptyStr
+    words: PosInt
     member_sha256: dict[Int, Sha256]
 
     @staticmethod
@@ -56,7 +52,7 @@ class TranslateSource:
     """The EN-KO word list, verified by sha256."""
 
     url: Url
-    filename: Name
+    filename: NonEmptyStr
     sha256: Sha256
 
 

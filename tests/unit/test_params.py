@@ -166,3 +166,39 @@ def test_parse_params_takes_the_family_models(raw: dict) -> None:
     raw["train"] = {"lstm": raw["train"]["lstm"]}
     raw["translate"] = {}
     assert set(parse_params(raw, families).train) == {"lstm"}
+
+
+def _scalar_keys(raw: dict) -> list[tuple[str, ...]]:
+    """Paths of every non-null scalar in params.yaml, e.g. ``("train", "lstm", "units")``."""
+    paths = []
+    for section, body in raw.items():
+        for key, value in body.items():
+            if isinstance(value, dict):
+                paths += [(section, key, k) for k, v in value.items() if v is not None]
+            elif value is not None:
+                paths.append((section, key))
+    return paths
+
+
+def test_no_key_coerces_a_string_or_a_float(raw: dict) -> None:
+    """Every scalar, as a string (and every integer as a float), is rejected, naming its key."""
+    paths = _scalar_keys(raw)
+    assert {p[0] for p in paths} == set(raw) and len(paths) > 80  # every section is covered
+    for path in paths:
+        *parents, key = path
+        value = raw
+        for part in parents:
+            value = value[part]
+        value = value[key]
+        wrong = [str(value)] if not isinstance(value, str) else [1]
+        if type(value) is int:
+            wrong.append(float(value))
+        for bad_value in wrong:
+            bad = copy.deepcopy(raw)
+            target = bad
+            for part in parents:
+                target = target[part]
+            target[key] = bad_value
+            with pytest.raises(ParamsError) as err:
+                parse_params(bad)
+            assert str(err.value).startswith(f"params: {'.'.join(path)}: must be "), path
