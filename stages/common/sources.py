@@ -2,42 +2,44 @@
 
 from __future__ import annotations
 
-import dataclasses
 import re
-import typing
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-import yaml
-
+from stages.common import config
+from stages.common.config import Int, NonEmptyStr, PosInt, Str, check, model
+from stages.common.errors import StageError
 from stages.common.paths import SOURCES_FILE
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
+_HTTP = ("https://", "http://")
+Url = Annotated[Str, check(lambda v: v.startswith(_HTTP), "must be an http(s) URL")]
+Sha256 = Annotated[Str, check(_SHA256.fullmatch, "must be 64 lowercase hex digits")]
 
-class SourcesError(ValueError):
+
+class SourcesError(StageError):
     """``sources.yaml`` is missing, malformed, or has an unknown/invalid key."""
 
 
-@dataclass(frozen=True)
+@model
 class ImdbSource:
     """The IMDB tarball, verified by per-class review counts and a content fingerprint."""
 
-    url: str
-    filename: str
-    reviews_per_class: int
-    fingerprint: str
+    url: Url
+    filename: NonEmptyStr
+    reviews_per_class: PosInt
+    fingerprint: Sha256
 
 
-@dataclass(frozen=True)
+@model
 class GloveSource:
     """The GloVe 6B zip; the extracted ``glove.6B.<dim>d.txt`` is verified."""
 
-    url: str
-    filename: str
-    words: int
-    member_sha256: dict[int, str]
+    url: Url
+    filename: NonEmptyStr
+    words: PosInt
+    member_sha256: dict[Int, Sha256]
 
     @staticmethod
     def member(dim: int) -> str:
@@ -45,16 +47,16 @@ class GloveSource:
         return f"glove.6B.{dim}d.txt"
 
 
-@dataclass(frozen=True)
+@model
 class TranslateSource:
     """The EN-KO word list, verified by sha256."""
 
-    url: str
-    filename: str
-    sha256: str
+    url: Url
+    filename: NonEmptyStr
+    sha256: Sha256
 
 
-@dataclass(frozen=True)
+@model
 class Sources:
     """The whole of ``sources.yaml``."""
 
@@ -63,63 +65,11 @@ class Sources:
     translate: TranslateSource
 
 
-def _check_value(value: Any, tp: Any, key: str) -> None:
-    if tp is int:
-        ok = isinstance(value, int) and not isinstance(value, bool) and value > 0
-        expected = "a positive integer"
-    elif tp is str:
-        ok = isinstance(value, str) and bool(value)
-        expected = "a non-empty string"
-    else:  # dict[int, str]: dimension -> sha256
-        ok = isinstance(value, dict) and all(
-            isinstance(k, int) and isinstance(v, str) for k, v in value.items()
-        )
-        expected = "a mapping of integer -> sha256 string"
-    if not ok:
-        raise SourcesError(f"{key}: must be {expected}, got {value!r}")
-    digests = value.values() if isinstance(value, dict) else [value]
-    if key.endswith(("sha256", "fingerprint")) and not all(_SHA256.fullmatch(d) for d in digests):
-        raise SourcesError(f"{key}: must be 64 lowercase hex digits, got {value!r}")
-    if key.endswith(".url") and not value.startswith(("https://", "http://")):
-        raise SourcesError(f"{key}: must be an http(s) URL, got {value!r}")
-
-
-def _section(cls: type, data: Any, prefix: str) -> Any:
-    """Build dataclass ``cls`` from ``data``; keys in errors are ``<prefix><key>``."""
-    if not isinstance(data, dict):
-        raise SourcesError(f"{prefix.rstrip('.') or 'top level'}: must be a mapping, got {data!r}")
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    for key in data:
-        if key not in names:
-            raise SourcesError(f"{prefix}{key}: unknown key (valid keys: {', '.join(names)})")
-    values = {}
-    for key in names:
-        if key not in data:
-            raise SourcesError(f"{prefix}{key}: missing key")
-        if dataclasses.is_dataclass(hints[key]):
-            values[key] = _section(hints[key], data[key], f"{prefix}{key}.")
-        else:
-            _check_value(data[key], hints[key], f"{prefix}{key}")
-            values[key] = data[key]
-    return cls(**values)
-
-
 def parse_sources(raw: Any) -> Sources:
     """Validate an already-loaded YAML document; raise ``SourcesError`` naming the key."""
-    return _section(Sources, raw, "")
+    return config.validate(Sources, raw, SourcesError)
 
 
 def load_sources(path: Path = SOURCES_FILE) -> Sources:
     """Read and validate ``sources.yaml``; errors name the file and the key."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            raw = yaml.safe_load(fh)
-    except FileNotFoundError as exc:
-        raise SourcesError(f"sources file not found: {path}") from exc
-    except yaml.YAMLError as exc:
-        raise SourcesError(f"{path}: invalid YAML: {exc}") from exc
-    try:
-        return parse_sources(raw)
-    except SourcesError as exc:
-        raise SourcesError(f"{path}: {exc}") from exc
+    return config.load(path, parse_sources, SourcesError, "sources")

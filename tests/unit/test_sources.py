@@ -34,9 +34,15 @@ def test_load_sources_real_file():
         (lambda r: r["translate"].update(sha256="abc"),
          "translate.sha256: must be 64 lowercase hex digits, got 'abc'"),
         (lambda r: r["glove"]["member_sha256"].update({"300": "0" * 64}),
-         "glove.member_sha256: must be a mapping of integer -> sha256 string"),
+         "glove.member_sha256: key must be an integer, got '300'"),
+        (lambda r: r["glove"]["member_sha256"].update({300: "x"}),
+         "glove.member_sha256.300: must be 64 lowercase hex digits, got 'x'"),
         (lambda r: r["imdb"].update(reviews_per_class="12500"),
-         "imdb.reviews_per_class: must be a positive integer, got '12500'"),
+         "imdb.reviews_per_class: must be an integer, got '12500'"),
+        (lambda r: r["imdb"].update(reviews_per_class=0),
+         "imdb.reviews_per_class: must be > 0, got 0"),
+        (lambda r: r["imdb"].update(filename=""),
+         "imdb.filename: must be a non-empty string, got ''"),
         (lambda r: r["imdb"].update(url="ftp://x"), "imdb.url: must be an http(s) URL"),
         (lambda r: r.pop("glove"), "glove: missing key"),
         (lambda r: r.update(extra={}), "extra: unknown key (valid keys: imdb, glove, translate)"),
@@ -48,6 +54,12 @@ def test_parse_sources_names_bad_key(raw, edit, message):
     with pytest.raises(SourcesError) as info:
         parse_sources(bad)
     assert str(info.value).startswith(message)
+
+
+def test_parse_sources_top_level_must_be_a_mapping():
+    with pytest.raises(SourcesError) as info:
+        parse_sources(None)
+    assert str(info.value) == "top level: must be a mapping, got None"
 
 
 def test_load_sources_names_file(tmp_path):
