@@ -19,9 +19,10 @@ on the train split. The test split is used once, after training.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,7 @@ from stages.common.cli import family_argument, stage_main
 from stages.common.constants import PREPROCESS_KEYS, SENTIMENT_EXPERIMENT
 from stages.common.io import atomic_path, atomic_write_json
 from stages.common.metrics import compute_metrics
-from stages.common.params import Params, load_params
+from stages.common.params import Params
 from stages.common.paths import METRICS_DIR, MODELS_DIR, PLOTS_DIR, PREDICTIONS_DIR, PREPARED_DIR
 from stages.common.plots import plot_confusion
 from stages.models import registry
@@ -194,7 +195,7 @@ def run(
         experiment=SENTIMENT_EXPERIMENT,
         run_name=family,
         stage=f"train@{family}",
-        params=cfg.model_dump() if hasattr(cfg, "model_dump") else vars(cfg),
+        params=asdict(cfg),
         dataset_fingerprint=tracking.fingerprint(*paths.values()),
     ):
         features = spec.features(cfg, paths)
@@ -210,10 +211,14 @@ def run(
     return metrics
 
 
+def _run(args: argparse.Namespace) -> None:
+    run(registry.load_params(), args.family)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m stages.train_classifier --family <family>``."""
-    return stage_main("train@{family}", lambda args: run(load_params(), args.family), argv,
-                      doc=__doc__, arguments=family_argument(registry.sentiment_families()))
+    return stage_main("train@{family}", _run, argv, doc=__doc__,
+                      arguments=family_argument(registry.sentiment_families()))
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ generalization to unseen words.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import shutil
 import time
@@ -31,9 +32,10 @@ from stages.common.charvocab import END, PAD, CharVocab, romanize
 from stages.common.cli import family_argument, stage_main
 from stages.common.constants import TRANSLATION_EXPERIMENT
 from stages.common.io import atomic_path, atomic_write_json
-from stages.common.params import Params, ParamsError, TranslatorParams, load_params
+from stages.common.params import Params, TranslatorParams
 from stages.common.paths import METRICS_DIR, MODELS_DIR, PLOTS_DIR, PREPARED_DIR
-from stages.models.seq2seq import BUILDERS, compile_model, greedy_decode, inference_models
+from stages.models import registry
+from stages.models.seq2seq import compile_model, greedy_decode, inference_models
 
 matplotlib.use("Agg")
 from matplotlib import pyplot as plt  # noqa: E402  (after selecting the headless backend)
@@ -52,14 +54,6 @@ class Results:
     table: pd.DataFrame
     figure: plt.Figure | None
     seconds: float
-
-
-def family_params(params: Params, family: str) -> TranslatorParams:
-    """The ``translate.<family>`` section, or a ParamsError listing the configured families."""
-    if family not in params.translate:
-        have = ", ".join(params.translate) or "none"
-        raise ParamsError(f"params: translate.{family}: no such family (configured: {have})")
-    return params.translate[family]
 
 
 def fit(
@@ -197,11 +191,11 @@ def run(
     plots_dir: Path = PLOTS_DIR,
 ) -> dict[str, float]:
     """Train ``family``, translate every pair greedily, write outputs, log the MLflow run."""
-    cfg = family_params(params, family)
+    cfg = registry.family_params(params, family)
     tracking.check_tracking(tracking.tracking_uri())
     data, vocab = load_data(data_dir)
     keras.utils.set_random_seed(cfg.seed)
-    model = BUILDERS[family](cfg, vocab_size=vocab.size)
+    model = registry.spec(family).builder(cfg, vocab_size=vocab.size)
     with tracking.tracking_run(
         experiment=TRANSLATION_EXPERIMENT,
         run_name=family,
@@ -226,10 +220,14 @@ def run(
     return results.metrics
 
 
+def _run(args: argparse.Namespace) -> None:
+    run(registry.load_params(), args.family)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m stages.train_translator --family <family>``."""
-    return stage_main("train_translator@{family}", lambda args: run(load_params(), args.family),
-                      argv, doc=__doc__, arguments=family_argument(BUILDERS))
+    return stage_main("train_translator@{family}", _run, argv, doc=__doc__,
+                      arguments=family_argument(registry.translator_families()))
 
 
 if __name__ == "__main__":

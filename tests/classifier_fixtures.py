@@ -12,8 +12,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from stages.common.params import CLASSIFIER_FAMILIES, from_dict
+from stages.common.params import from_dict
 from stages.common.text import save_split
+from stages.models.registry import FAMILIES
 
 POSITIVE = ["great", "superb", "wonderful", "loved"]
 NEGATIVE = ["awful", "boring", "terrible", "hated"]
@@ -78,7 +79,7 @@ TINY: dict[str, dict[str, Any]] = {
 def tiny_cfg(family: str, **overrides: Any) -> Any:
     """The validated params dataclass of ``family`` for the synthetic data."""
     data = {**TINY[family], **overrides}
-    return from_dict(CLASSIFIER_FAMILIES[family], data, f"train.{family}")
+    return from_dict(FAMILIES[family].params, data, f"train.{family}")
 
 
 def synthetic_reviews(n: int, rng: np.random.Generator) -> tuple[list[str], np.ndarray]:

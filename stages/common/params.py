@@ -4,6 +4,8 @@ before any stage works; errors name the key: ``params: train.lstm.units: must be
 from __future__ import annotations
 
 import dataclasses
+import functools
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -151,6 +153,9 @@ class TfidfLogregParams:
     max_iter: PosInt
 
 
+Families = Mapping[str, Mapping[str, type]]
+
+
 @model
 class Params:
     """The whole of ``params.yaml``; ``train``/``translate`` map family -> its params model."""
@@ -160,21 +165,6 @@ class Params:
     embeddings: EmbeddingsParams
     train: dict[str, Any]
     translate: dict[str, Any]
-
-
-# One params model per family, keyed by the family name used in params.yaml and dvc.yaml.
-CLASSIFIER_FAMILIES: dict[str, type] = {
-    "transformer_seed": TransformerSeedParams,
-    "lstm": LstmParams,
-    "glove_bilstm": GloveBilstmParams,
-    "transformer": TransformerParams,
-    "tfidf_logreg": TfidfLogregParams,
-}
-TRANSLATOR_FAMILIES: dict[str, type] = {
-    "seq2seq": TranslatorParams,
-    "seq2seq_attention": TranslatorParams,
-}
-FAMILIES = {"train": CLASSIFIER_FAMILIES, "translate": TRANSLATOR_FAMILIES}  # section -> families
 
 
 def from_dict(cls: type, data: Any, section: str) -> Any:
@@ -189,13 +179,22 @@ def _families(data: dict[str, Any], registry: dict[str, type], section: str) -> 
     return {name: from_dict(registry[name], data[name], f"{section}.{name}") for name in data}
 
 
-def parse_params(raw: Any, families: dict[str, dict[str, type]] = FAMILIES) -> Params:
-    """Validate a loaded YAML document; ``families``: section -> family name -> params model."""
+def parse_params(raw: Any, families: Families | None = None) -> Params:
+    """Validate a loaded YAML document.
+
+    Args:
+        families: section -> family name -> params model (``stages.models.registry`` has
+            them); without it the family sections stay unvalidated mappings, for the stages
+            that read none of them.
+    """
     params = config.validate(Params, raw, ParamsError, prefix="params", top="section")
+    if families is None:
+        return params
     sections = {s: _families(getattr(params, s), reg, s) for s, reg in families.items()}
     return dataclasses.replace(params, **sections)
 
 
-def load_params(path: Path = PARAMS_FILE) -> Params:
+def load_params(path: Path = PARAMS_FILE, families: Families | None = None) -> Params:
     """Read and validate ``params.yaml``; raise ``ParamsError`` naming the file and key."""
-    return config.load(path, parse_params, ParamsError, "params")
+    return config.load(path, functools.partial(parse_params, families=families), ParamsError,
+                       "params")

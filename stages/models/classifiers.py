@@ -7,7 +7,6 @@ Each returns an uncompiled functional model with input ``token_ids`` (int32 ``[b
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import keras
@@ -125,14 +124,6 @@ def build_transformer(
     )(x)
     x = layers.GlobalAveragePooling1D(name="pool")(x)
     return keras.Model(inputs, _sigmoid_head(x, cfg.dropout), name="transformer")
-
-
-BUILDERS: dict[str, Callable[..., keras.Model]] = {
-    "transformer_seed": build_transformer_seed,
-    "lstm": build_lstm,
-    "glove_bilstm": build_glove_bilstm,
-    "transformer": build_transformer,
-}
 
 
 def make_optimizer(

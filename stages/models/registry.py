@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 import yaml
 
+from stages.common import params as params_file
 from stages.common.errors import StageError
 from stages.common.params import (
     GloveBilstmParams,
@@ -26,7 +27,7 @@ from stages.common.params import (
     TransformerSeedParams,
     TranslatorParams,
 )
-from stages.common.paths import REPO_ROOT
+from stages.common.paths import PARAMS_FILE, REPO_ROOT
 from stages.models import classifiers, seq2seq, tfidf
 from stages.models.features import Features, text_features, token_features
 
@@ -128,6 +129,24 @@ def family_params(params: Params, family: str) -> Any:
         have = ", ".join(configured) or "none"
         raise ParamsError(f"params: {section}.{family}: no such family (configured: {have})")
     return configured[family]
+
+
+def family_models() -> dict[str, dict[str, type]]:
+    """params.yaml section -> family -> params model, for ``parse_params``."""
+    sections: dict[str, dict[str, type]] = {section: {} for section in SECTIONS.values()}
+    for name, family in FAMILIES.items():
+        sections[family.section][name] = family.params
+    return sections
+
+
+def parse_params(raw: Any) -> Params:
+    """A loaded params.yaml with every family section validated by its params model."""
+    return params_file.parse_params(raw, family_models())
+
+
+def load_params(path: Path = PARAMS_FILE) -> Params:
+    """Read params.yaml and validate it whole, family sections included."""
+    return params_file.load_params(path, family_models())
 
 
 class ReferencesError(StageError):

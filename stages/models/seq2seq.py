@@ -7,8 +7,6 @@ Translation is done by ``greedy_decode`` with models rebuilt from the trained la
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import keras
 import numpy as np
 from keras import layers
@@ -52,12 +50,6 @@ def build_seq2seq(cfg: TranslatorParams, *, vocab_size: int) -> keras.Model:
 def build_seq2seq_attention(cfg: TranslatorParams, *, vocab_size: int) -> keras.Model:
     """As ``build_seq2seq``, plus dot-product attention over the encoder outputs."""
     return _build(cfg, vocab_size, attention=True)
-
-
-BUILDERS: dict[str, Callable[..., keras.Model]] = {
-    "seq2seq": build_seq2seq,
-    "seq2seq_attention": build_seq2seq_attention,
-}
 
 
 def compile_model(model: keras.Model, cfg: TranslatorParams) -> keras.Model:

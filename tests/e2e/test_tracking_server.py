@@ -10,7 +10,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from stages import tokenize_translate, train_translator
-from stages.common.params import parse_params
+from stages.models.registry import parse_params
 from tests.mlflow_server import running_mlflow
 from tests.repo_fixtures import TINY_TRANSLATOR
 from tests.translate_fixtures import write_translate_csv

@@ -20,10 +20,11 @@ from mlflow import MlflowClient
 
 from stages import compare, predict, train_classifier
 from stages.common.metrics import compute_metrics
-from stages.common.params import Params, parse_params
+from stages.common.params import Params
 from stages.common.paths import PARAMS_FILE
 from stages.common.text import load_split
 from stages.models.classifiers import positive_probability
+from stages.models.registry import parse_params
 from tests.classifier_fixtures import TINY, write_prepared
 from tests.conftest import REPO_ROOT
 

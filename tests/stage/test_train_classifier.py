@@ -16,11 +16,12 @@ from mlflow.tracking import MlflowClient
 
 from stages import train_classifier
 from stages.common.metrics import compute_metrics
-from stages.common.params import ParamsError, parse_params
+from stages.common.params import ParamsError
 from stages.common.paths import PARAMS_FILE
 from stages.common.text import load_split
 from stages.common.tracking import TrackingError
 from stages.models.classifiers import positive_probability
+from stages.models.registry import parse_params
 from tests.classifier_fixtures import SIZES, TINY, write_prepared
 from tests.conftest import REPO_ROOT
 

@@ -12,8 +12,9 @@ from mlflow.tracking import MlflowClient
 
 from stages import predict, tokenize_translate, train_translator
 from stages.common import tracking
-from stages.common.params import Params, ParamsError, parse_params
+from stages.common.params import Params, ParamsError
 from stages.common.tracking import TrackingError
+from stages.models.registry import parse_params
 from tests.translate_fixtures import PAIRS, write_translate_csv
 
 FAMILIES = ("seq2seq", "seq2seq_attention")

@@ -12,13 +12,14 @@ import numpy as np
 import pytest
 
 from stages.common.params import ParamsError
-from stages.models.classifiers import BUILDERS, INPUT_NAME, OUTPUT_NAME, compile_model
+from stages.models.classifiers import INPUT_NAME, OUTPUT_NAME, compile_model
 from stages.models.layers import (
     HashedBigramEmbedding,
     PositionalEmbedding,
     TransformerEncoder,
     sinusoidal_table,
 )
+from stages.models.registry import FAMILIES, names
 from tests.classifier_fixtures import GLOVE_DIM, VOCAB, tiny_cfg
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -27,7 +28,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 def build(family: str) -> keras.Model:
     cfg = tiny_cfg(family)
     embeddings = np.random.default_rng(0).normal(size=(len(VOCAB), GLOVE_DIM)).astype("float32")
-    return BUILDERS[family](cfg, vocab_size=cfg.vocab_size, embeddings=embeddings)
+    return FAMILIES[family].builder(cfg, vocab_size=cfg.vocab_size, embeddings=embeddings)
 
 
 def tiny_batch(n: int = 16) -> tuple[np.ndarray, np.ndarray]:
@@ -37,7 +38,7 @@ def tiny_batch(n: int = 16) -> tuple[np.ndarray, np.ndarray]:
     return x, (np.arange(n) % 2).astype("int32")
 
 
-@pytest.mark.parametrize("family", sorted(BUILDERS))
+@pytest.mark.parametrize("family", names("keras_sentiment"))
 def test_builder_named_io_and_training_step(family: str) -> None:
     keras.utils.set_random_seed(0)
     model = build(family)
@@ -66,7 +67,7 @@ def test_transformer_seed_matches_the_seed_architecture() -> None:
         key_dim=32,
         ff_dim=64,
     )
-    model = BUILDERS["transformer_seed"](cfg, vocab_size=10000)
+    model = FAMILIES["transformer_seed"].builder(cfg, vocab_size=10000)
     encoder = model.get_layer("encoder")
     assert (encoder.attention.num_heads, encoder.attention.key_dim) == (3, 32)
     assert encoder.norm == "batch"
@@ -79,7 +80,7 @@ def test_transformer_seed_matches_the_seed_architecture() -> None:
 def test_glove_bilstm_starts_from_the_glove_rows() -> None:
     cfg = tiny_cfg("glove_bilstm")
     matrix = np.arange(len(VOCAB) * GLOVE_DIM, dtype="float32").reshape(len(VOCAB), GLOVE_DIM)
-    model = BUILDERS["glove_bilstm"](cfg, vocab_size=30, embeddings=matrix)
+    model = FAMILIES["glove_bilstm"].builder(cfg, vocab_size=30, embeddings=matrix)
     np.testing.assert_array_equal(model.get_layer("glove").get_weights()[0], matrix[:30])
 
 
@@ -87,7 +88,7 @@ def test_glove_bilstm_without_enough_rows_raises() -> None:
     with pytest.raises(
         ValueError, match=r"glove_bilstm needs a \[>= 40, dim\] matrix, got \(3, 8\)"
     ):
-        BUILDERS["glove_bilstm"](
+        FAMILIES["glove_bilstm"].builder(
             tiny_cfg("glove_bilstm"), vocab_size=40, embeddings=np.zeros((3, 8))
         )
 
@@ -159,7 +160,7 @@ def test_saved_models_reload_in_a_fresh_process(tmp_path: Path) -> None:
     x, _ = tiny_batch()
     np.save(tmp_path / "x.npy", x)
     expected = {}
-    for family in sorted(BUILDERS):
+    for family in names("keras_sentiment"):
         keras.utils.set_random_seed(0)
         model = build(family)
         model.save(tmp_path / f"{family}.keras")

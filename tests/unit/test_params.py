@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stages.common.params import LstmParams, ParamsError, load_params, parse_params
+from stages.common import params as params_file
+from stages.common.params import LstmParams, ParamsError
+from stages.models.registry import load_params, parse_params
 from tests.conftest import REPO_ROOT
 
 
@@ -161,11 +163,11 @@ def test_params_are_frozen_dataclasses(raw: dict) -> None:
 def test_parse_params_takes_the_family_models(raw: dict) -> None:
     families = {"train": {"lstm": LstmParams}, "translate": {}}
     with pytest.raises(ParamsError) as err:
-        parse_params(raw, families)
+        params_file.parse_params(raw, families)
     assert str(err.value) == "params: train.transformer_seed: unknown family (valid: lstm)"
     raw["train"] = {"lstm": raw["train"]["lstm"]}
     raw["translate"] = {}
-    assert set(parse_params(raw, families).train) == {"lstm"}
+    assert set(params_file.parse_params(raw, families).train) == {"lstm"}
 
 
 def _scalar_keys(raw: dict) -> list[tuple[str, ...]]:

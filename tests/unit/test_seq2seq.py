@@ -10,10 +10,11 @@ import pytest
 
 from stages.common.charvocab import CharVocab
 from stages.common.params import TranslatorParams
-from stages.models.seq2seq import BUILDERS, compile_model, greedy_decode, inference_models
+from stages.models.registry import FAMILIES, translator_families
+from stages.models.seq2seq import compile_model, greedy_decode, inference_models
 from tests.translate_fixtures import PAIRS
 
-FAMILIES = sorted(BUILDERS)
+TRANSLATORS = translator_families()
 
 
 @pytest.fixture(scope="module")
@@ -33,9 +34,9 @@ def _arrays(vocab: CharVocab) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return (vocab.encode_english(english), *vocab.encode_korean(korean))
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", TRANSLATORS)
 def test_builder_names_layers_and_predicts_every_step(family: str, vocab: CharVocab) -> None:
-    model = BUILDERS[family](_cfg(), vocab_size=vocab.size)
+    model = FAMILIES[family].builder(_cfg(), vocab_size=vocab.size)
     names = {layer.name for layer in model.layers}
     assert {"encoder_tokens", "decoder_tokens", "encoder_lstm", "decoder_lstm", "output"} <= names
     assert ("attention" in names) == (family == "seq2seq_attention")
@@ -45,12 +46,12 @@ def test_builder_names_layers_and_predicts_every_step(family: str, vocab: CharVo
     np.testing.assert_allclose(probs.sum(axis=-1), 1.0, rtol=1e-5)
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", TRANSLATORS)
 def test_step_models_match_training_model_under_teacher_forcing(
     family: str, vocab: CharVocab
 ) -> None:
     keras.utils.set_random_seed(1)
-    model = BUILDERS[family](_cfg(), vocab_size=vocab.size)
+    model = FAMILIES[family].builder(_cfg(), vocab_size=vocab.size)
     enc, dec_in, _ = _arrays(vocab)  # rows of 2 and 3 letters: padded encoder positions
     expected = np.asarray(model({"encoder_tokens": enc, "decoder_tokens": dec_in}))
     encoder, step = inference_models(model)
@@ -66,13 +67,13 @@ def test_step_models_match_training_model_under_teacher_forcing(
     np.testing.assert_allclose(np.stack(steps, axis=1), expected, atol=1e-6)
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", TRANSLATORS)
 def test_greedy_decoding_memorizes_tiny_vocabulary(
     family: str, vocab: CharVocab, tmp_path: Path
 ) -> None:
     keras.utils.set_random_seed(0)
     cfg = _cfg(epochs=40)
-    model = BUILDERS[family](cfg, vocab_size=vocab.size)
+    model = FAMILIES[family].builder(cfg, vocab_size=vocab.size)
     compile_model(model, cfg)
     enc, dec_in, dec_out = _arrays(vocab)
     model.fit(
