@@ -24,7 +24,6 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +37,7 @@ from stages.common import tracking
 from stages.common.io import atomic_path, atomic_write_json
 from stages.common.logs import setup_logging
 from stages.common.metrics import compute_metrics, plot_confusion
+from stages.common.model_registry import RECORD_FILE
 from stages.common.params import (
     GloveBilstmParams,
     NeuralClassifierParams,
@@ -53,6 +53,13 @@ from stages.models.classifiers import (
     GLOVE_LAYER,
     compile_model,
     positive_probability,
+)
+from stages.models.pyfunc import log_sentiment_model
+from stages.models.textmodel import (
+    PREPROCESS_KEYS,
+    TextEncoder,
+    TokenIdEncoder,
+    save_text_model,
 )
 from stages.models.tfidf import build_tfidf_logreg, standardize_texts
 
@@ -283,23 +290,27 @@ def train_tfidf(cfg: TfidfLogregParams, inputs: Inputs) -> Result:
     return Result(model, labels["test"], p_test, pd.DataFrame([row]), seconds, extra)
 
 
-def save_model(family: str, cfg: Any, model: Any, models_dir: Path) -> None:
-    """``models/<family>/``: ``model.keras`` + ``preprocess.json``, or ``model.joblib``."""
-    import joblib
-
+def save_model(family: str, cfg: Any, model: Any, models_dir: Path, *, vocab_path: Path) -> None:
+    """``models/<family>/``: a raw-text model (``encoder.joblib`` + ``model.keras`` or
+    ``model.joblib``, see ``stages.models.textmodel``); Keras families also get the human-readable
+    ``preprocess.json``."""
     with atomic_path(models_dir / family) as tmp:
         tmp.mkdir()
         if isinstance(model, keras.Model):
-            model.save(tmp / "model.keras")
-            keys = ("vocab_size", "seq_len", "padding", "truncating")
-            atomic_write_json(tmp / "preprocess.json", {k: getattr(cfg, k) for k in keys})
+            preprocess = {k: getattr(cfg, k) for k in PREPROCESS_KEYS}
+            encoder: Any = TokenIdEncoder(read_vocab(vocab_path), **preprocess)
+            atomic_write_json(tmp / "preprocess.json", preprocess)
         else:
-            joblib.dump(model, tmp / "model.joblib")
+            encoder = TextEncoder()
+        save_text_model(tmp, encoder, model)
 
 
-def save_outputs(family: str, cfg: Any, result: Result, metrics: dict, outputs: Outputs) -> Path:
+def save_outputs(
+    family: str, cfg: Any, result: Result, metrics: dict, outputs: Outputs, inputs: Inputs
+) -> Path:
     """Write the model, metrics JSON, history CSV and confusion PNG; return the PNG path."""
-    save_model(family, cfg, result.model, outputs.models_dir)
+    save_model(family, cfg, result.model, outputs.models_dir,
+               vocab_path=inputs.vectorized_dir / "vocab.tsv")
     atomic_write_json(outputs.metrics_dir / f"{family}.json", metrics)
     with atomic_path(outputs.plots_dir / f"{family}_history.csv") as tmp:
         result.history.to_csv(tmp, index=False)
@@ -309,22 +320,16 @@ def save_outputs(family: str, cfg: Any, result: Result, metrics: dict, outputs: 
     return png
 
 
-def log_sklearn_model(model: Any, *, name: str = "model") -> None:
-    """Log ``model`` in the MLflow sklearn flavor, scikit-learn pinned (no requirement probing)."""
-    import mlflow.sklearn
-
-    requirements = [f"scikit-learn=={version('scikit-learn')}"]
-    mlflow.sklearn.log_model(model, name=name, pip_requirements=requirements)
-
-
-def log_run(result: Result, metrics: dict, png: Path) -> None:
-    """Final test metrics (``test_`` prefix), confusion figure and model of the active run."""
+def log_run(family_dir: Path, metrics: dict, png: Path) -> None:
+    """Final test metrics (``test_`` prefix), confusion figure and raw-text pyfunc model of the
+    active run; then ``<family_dir>/mlflow.json`` records the run and model ids (compare
+    registers that model)."""
     mlflow.log_metrics({f"test_{k}": float(v) for k, v in metrics.items()})
     mlflow.log_artifact(str(png), artifact_path="plots")
-    if isinstance(result.model, keras.Model):
-        tracking.log_keras_model(result.model)
-    else:
-        log_sklearn_model(result.model)
+    info = log_sentiment_model(family_dir)
+    atomic_write_json(family_dir / RECORD_FILE, {"run_id": mlflow.active_run().info.run_id,
+                                                 "model_id": info.model_id,
+                                                 "model_uri": info.model_uri})
 
 
 def run(
@@ -353,8 +358,8 @@ def run(
             result = train_neural(family, cfg, inputs)
         metrics = compute_metrics(result.y_test, result.p_test)
         metrics |= {"training_seconds": result.seconds, **result.extra}
-        png = save_outputs(family, cfg, result, metrics, outputs)
-        log_run(result, metrics, png)
+        png = save_outputs(family, cfg, result, metrics, outputs, inputs)
+        log_run(outputs.models_dir / family, metrics, png)
     log.info("%s: test accuracy %.4f in %.1f s", family, metrics["accuracy"], result.seconds)
     return metrics
 
