@@ -9,9 +9,9 @@ translator results) and ``metrics/plots/comparison.png`` (accuracies, accuracy b
 confusion matrices of all sentiment families side by side).
 Registry: the champion, the sentiment family with the best validation accuracy, becomes a new
 version of the MLflow registered model ``imdb-sentiment`` and gets the alias ``champion``. The
-version's model is the one logged by the latest FINISHED ``train@<family>`` run whose test
-metrics equal ``metrics/<family>.json``; no new version is made if the alias already points at
-that run's model.
+version's model is the raw-text model whose run and model ids ``train@<family>`` recorded in
+``models/<family>/mlflow.json`` (``stages.common.model_registry``); no new version is made if
+the alias already points at that model.
 Params: none.
 """
 
@@ -33,15 +33,21 @@ from stages.common import tracking
 from stages.common.io import atomic_path, atomic_write_text
 from stages.common.logs import setup_logging
 from stages.common.metrics import LABEL_NAMES
-from stages.common.paths import METRICS_DIR, PLOTS_DIR, REPO_ROOT
+from stages.common.model_registry import (
+    CHAMPION_ALIAS,
+    REGISTERED_MODEL,
+    RegistryError,
+    check_record,
+    read_record,
+    register_champion,
+)
+from stages.common.paths import METRICS_DIR, MODELS_DIR, PLOTS_DIR, REPO_ROOT
 
 log = logging.getLogger(__name__)
 
 REFERENCES_FILE = REPO_ROOT / "stages" / "references.yaml"
 TASKS = ("sentiment", "translation")
 SENTIMENT_EXPERIMENT = "sentiment"
-REGISTERED_MODEL = "imdb-sentiment"
-CHAMPION_ALIAS = "champion"
 # The champion is chosen on the validation split, never on the test set it is reported on.
 SELECTION_KEY = "best_val_accuracy"
 CONFUSION = ("tn", "fp", "fn", "tp")
@@ -51,8 +57,6 @@ SENTIMENT_KEYS = ("accuracy", "f1", "roc_auc", *CONFUSION, "loss", "training_sec
 # listed, but cannot be chosen as champion.
 OPTIONAL_SENTIMENT_KEYS = (SELECTION_KEY,)
 TRANSLATION_KEYS = ("exact_match", "char_accuracy", "loss")
-# Test metrics a training run logs as ``test_<key>``; equal values identify the run.
-RUN_MATCH_KEYS = ("accuracy", "roc_auc", "loss", *CONFUSION)
 PANEL_WIDTH_IN = 3.2  # comparison.png: one column per sentiment family, at least 3
 FIGURE_HEIGHT_IN = 7.0
 DPI = 100
@@ -350,80 +354,10 @@ def _plot_confusion(ax: Any, family: str, m: dict) -> None:
     ax.set_title(f"{family}: accuracy {m['accuracy']:.5f}", fontsize=9)
 
 
-def champion_version(client: Any) -> Any | None:
-    """The model version the alias ``champion`` points at, or None if there is none yet."""
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return client.get_model_version_by_alias(REGISTERED_MODEL, CHAMPION_ALIAS)
-    except MlflowException as exc:
-        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
-            return None
-        raise
-
-
-def find_training_run(client: Any, family: str, metrics: dict, metrics_path: Path) -> Any:
-    """The latest FINISHED ``train@<family>`` run that logged exactly these test metrics.
-
-    Raises:
-        CompareError: no such run in the store (e.g. the stage was restored from DVC's run cache
-            or its outputs were pulled, so it never ran against this store).
-    """
-    stage = f"train@{family}"
-    experiment = client.get_experiment_by_name(SENTIMENT_EXPERIMENT)
-    runs = [] if experiment is None else client.search_runs(
-        [experiment.experiment_id],
-        filter_string=f"tags.dvc_stage = '{stage}' and attributes.status = 'FINISHED'",
-        order_by=["attributes.start_time DESC"],
-    )
-    for run in runs:
-        logged = run.data.metrics
-        if all(logged.get(f"test_{key}") == metrics[key] for key in RUN_MATCH_KEYS):
-            return run
-    raise CompareError(
-        f"no FINISHED MLflow run of {stage} in experiment {SENTIMENT_EXPERIMENT!r} at "
-        f"{tracking.tracking_uri()} logged the test metrics of {metrics_path} (restored from "
-        f"DVC's run cache or pulled?); train it again: dvc repro -f -s {stage}"
-    )
-
-
-def register_champion(client: Any, family: str, run: Any, metrics: dict) -> Any:
-    """Make ``run``'s logged model the ``champion`` version of ``imdb-sentiment``.
-
-    Returns:
-        The model version the alias points at (the existing one if it already is ``run``'s).
-    """
-    from mlflow.exceptions import MlflowException
-
-    current = champion_version(client)
-    if current is not None and current.run_id == run.info.run_id:
-        log.info("%s@%s is already version %s (run %s)", REGISTERED_MODEL, CHAMPION_ALIAS,
-                 current.version, run.info.run_id)
-        return current
-    models = client.search_logged_models(
-        experiment_ids=[run.info.experiment_id],
-        filter_string=f"source_run_id = '{run.info.run_id}'",
-    )
-    if len(models) != 1:
-        raise CompareError(f"MLflow run {run.info.run_id} ({family}) logged {len(models)} "
-                           "models, expected 1")
-    try:
-        client.create_registered_model(REGISTERED_MODEL, description="IMDB sentiment: the "
-                                       "compare stage's champion (best validation accuracy)")
-    except MlflowException as exc:
-        if exc.error_code != "RESOURCE_ALREADY_EXISTS":
-            raise
-    tags = {"family": family, "selected_by": SELECTION_KEY,
-            SELECTION_KEY: str(metrics[SELECTION_KEY]), "test_accuracy": str(metrics["accuracy"]),
-            "git_commit": run.data.tags.get("git_commit", "unknown")}
-    version = client.create_model_version(
-        REGISTERED_MODEL, source=f"models:/{models[0].model_id}", run_id=run.info.run_id,
-        tags=tags, model_id=models[0].model_id,
-    )
-    client.set_registered_model_alias(REGISTERED_MODEL, CHAMPION_ALIAS, version.version)
-    log.info("%s version %s (%s, run %s) is now @%s", REGISTERED_MODEL, version.version, family,
-             run.info.run_id, CHAMPION_ALIAS)
-    return version
+def selection_tags(metrics: dict[str, float]) -> dict[str, str]:
+    """Model version tags saying how the champion was chosen and what it scored."""
+    return {"selected_by": SELECTION_KEY, SELECTION_KEY: str(metrics[SELECTION_KEY]),
+            "test_accuracy": str(metrics["accuracy"])}
 
 
 def run(
@@ -431,6 +365,7 @@ def run(
     references_path: Path = REFERENCES_FILE,
     metrics_dir: Path = METRICS_DIR,
     plots_dir: Path = PLOTS_DIR,
+    models_dir: Path = MODELS_DIR,
 ) -> dict[str, str]:
     """Read every family's results, write the summary and figure, register the champion.
 
@@ -452,16 +387,16 @@ def run(
     uri = tracking.tracking_uri()
     tracking.check_tracking(uri)
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    record = read_record(models_dir, champion)
     with tracking.store_lock(uri):  # found before any output is written
-        training_run = find_training_run(client, champion, sentiment[champion],
-                                         metrics_dir / f"{champion}.json")
+        check_record(client, champion, record)
     atomic_write_text(metrics_dir / "summary.md",
                       render_summary(sentiment, translation, refs, champion))
     plot_comparison(sentiment, histories, translation, refs, plots_dir / "comparison.png")
     with tracking.store_lock(uri):  # one read-check-write of the alias at a time
-        version = register_champion(client, champion, training_run, sentiment[champion])
-    return {"champion": champion, "version": str(version.version),
-            "run_id": training_run.info.run_id}
+        version = register_champion(client, champion, record, tags=selection_tags(
+            sentiment[champion]))
+    return {"champion": champion, "version": str(version.version), "run_id": record["run_id"]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -469,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging()
     try:
         result = run()
-    except (CompareError, tracking.TrackingError) as exc:
+    except (CompareError, RegistryError, tracking.TrackingError) as exc:
         log.error("%s", exc)
         return 1
     log.info("champion %s: %s version %s", result["champion"], REGISTERED_MODEL,

@@ -104,7 +104,7 @@ def register_champion(
 
     check_record(client, family, record)
     current = champion_version(client)
-    if current is not None and current.model_id == record["model_id"]:
+    if current is not None and current.source == record["model_uri"]:  # model_id: None here
         log.info("%s@%s is already version %s (%s, model %s)", REGISTERED_MODEL, CHAMPION_ALIAS,
                  current.version, family, record["model_id"])
         return current
