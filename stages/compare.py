@@ -9,9 +9,9 @@ translator results) and ``metrics/plots/comparison.png`` (accuracies, accuracy b
 confusion matrices of all sentiment families side by side).
 Registry: the champion, the sentiment family with the best validation accuracy, becomes a new
 version of the MLflow registered model ``imdb-sentiment`` and gets the alias ``champion``. The
-version's model is the one logged by the latest FINISHED ``train@<family>`` run whose test
-metrics equal ``metrics/<family>.json``; no new version is made if the alias already points at
-that run's model.
+version's model is the raw-text model whose run and model ids ``train@<family>`` recorded in
+``models/<family>/mlflow.json`` (``stages.common.model_registry``); no new version is made if
+the alias already points at that model.
 Params: none.
 """
 
@@ -22,15 +22,15 @@ import json
 import logging
 import math
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
 from stages.common import tracking
 from stages.common.cli import stage_main
-from stages.common.constants import CHAMPION_ALIAS, REGISTERED_MODEL, SENTIMENT_EXPERIMENT
+from stages.common.constants import CHAMPION_ALIAS, REGISTERED_MODEL
 from stages.common.errors import StageError
 from stages.common.io import atomic_write_text
+from stages.common.model_registry import check_record, read_record, register_champion
 from stages.common.paths import METRICS_DIR, MODELS_DIR, PLOTS_DIR
 from stages.common.plots import plot_comparison
 from stages.models.registry import CONFUSION, REFERENCES_FILE, Reference, load_references
@@ -46,8 +46,6 @@ RUN_FACT_KEYS = ("training_seconds", "param_count")
 # listed, but cannot be chosen as champion.
 OPTIONAL_SENTIMENT_KEYS = (SELECTION_KEY,)
 TRANSLATION_KEYS = ("exact_match", "char_accuracy", "loss")
-# Test metrics a training run logs as ``test_<key>``; equal values identify the run.
-RUN_MATCH_KEYS = ("accuracy", "roc_auc", "loss", *CONFUSION)
 
 
 class CompareError(StageError):
@@ -213,80 +211,10 @@ def render_summary(
     return "\n".join(lines) + "\n"
 
 
-def champion_version(client: Any) -> Any | None:
-    """The model version the alias ``champion`` points at, or None if there is none yet."""
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return client.get_model_version_by_alias(REGISTERED_MODEL, CHAMPION_ALIAS)
-    except MlflowException as exc:
-        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
-            return None
-        raise
-
-
-def find_training_run(client: Any, family: str, metrics: dict, metrics_path: Path) -> Any:
-    """The latest FINISHED ``train@<family>`` run that logged exactly these test metrics.
-
-    Raises:
-        CompareError: no such run in the store (e.g. the stage was restored from DVC's run cache
-            or its outputs were pulled, so it never ran against this store).
-    """
-    stage = f"train@{family}"
-    experiment = client.get_experiment_by_name(SENTIMENT_EXPERIMENT)
-    runs = [] if experiment is None else client.search_runs(
-        [experiment.experiment_id],
-        filter_string=f"tags.dvc_stage = '{stage}' and attributes.status = 'FINISHED'",
-        order_by=["attributes.start_time DESC"],
-    )
-    for run in runs:
-        logged = run.data.metrics
-        if all(logged.get(f"test_{key}") == metrics[key] for key in RUN_MATCH_KEYS):
-            return run
-    raise CompareError(
-        f"no FINISHED MLflow run of {stage} in experiment {SENTIMENT_EXPERIMENT!r} at "
-        f"{tracking.tracking_uri()} logged the test metrics of {metrics_path} (restored from "
-        f"DVC's run cache or pulled?); train it again: dvc repro -f -s {stage}"
-    )
-
-
-def register_champion(client: Any, family: str, run: Any, metrics: dict) -> Any:
-    """Make ``run``'s logged model the ``champion`` version of ``imdb-sentiment``.
-
-    Returns:
-        The model version the alias points at (the existing one if it already is ``run``'s).
-    """
-    from mlflow.exceptions import MlflowException
-
-    current = champion_version(client)
-    if current is not None and current.run_id == run.info.run_id:
-        log.info("%s@%s is already version %s (run %s)", REGISTERED_MODEL, CHAMPION_ALIAS,
-                 current.version, run.info.run_id)
-        return current
-    models = client.search_logged_models(
-        experiment_ids=[run.info.experiment_id],
-        filter_string=f"source_run_id = '{run.info.run_id}'",
-    )
-    if len(models) != 1:
-        raise CompareError(f"MLflow run {run.info.run_id} ({family}) logged {len(models)} "
-                           "models, expected 1")
-    try:
-        client.create_registered_model(REGISTERED_MODEL, description="IMDB sentiment: the "
-                                       "compare stage's champion (best validation accuracy)")
-    except MlflowException as exc:
-        if exc.error_code != "RESOURCE_ALREADY_EXISTS":
-            raise
-    tags = {"family": family, "selected_by": SELECTION_KEY,
-            SELECTION_KEY: str(metrics[SELECTION_KEY]), "test_accuracy": str(metrics["accuracy"]),
-            "git_commit": run.data.tags.get("git_commit", "unknown")}
-    version = client.create_model_version(
-        REGISTERED_MODEL, source=f"models:/{models[0].model_id}", run_id=run.info.run_id,
-        tags=tags, model_id=models[0].model_id,
-    )
-    client.set_registered_model_alias(REGISTERED_MODEL, CHAMPION_ALIAS, version.version)
-    log.info("%s version %s (%s, run %s) is now @%s", REGISTERED_MODEL, version.version, family,
-             run.info.run_id, CHAMPION_ALIAS)
-    return version
+def selection_tags(metrics: dict[str, float]) -> dict[str, str]:
+    """Model version tags saying how the champion was chosen and what it scored."""
+    return {"selected_by": SELECTION_KEY, SELECTION_KEY: str(metrics[SELECTION_KEY]),
+            "test_accuracy": str(metrics["accuracy"])}
 
 
 def run(
@@ -317,16 +245,16 @@ def run(
     uri = tracking.tracking_uri()
     tracking.check_tracking(uri)
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    record = read_record(models_dir, champion)
     with tracking.store_lock(uri):  # found before any output is written
-        training_run = find_training_run(client, champion, sentiment[champion],
-                                         metrics_dir / f"{champion}.json")
+        check_record(client, champion, record)
     atomic_write_text(metrics_dir / "summary.md",
                       render_summary(sentiment, translation, refs, champion))
     plot_comparison(sentiment, histories, translation, refs, plots_dir / "comparison.png")
     with tracking.store_lock(uri):  # one read-check-write of the alias at a time
-        version = register_champion(client, champion, training_run, sentiment[champion])
-    return {"champion": champion, "version": str(version.version),
-            "run_id": training_run.info.run_id}
+        version = register_champion(client, champion, record, tags=selection_tags(
+            sentiment[champion]))
+    return {"champion": champion, "version": str(version.version), "run_id": record["run_id"]}
 
 
 def _run(_: argparse.Namespace) -> None:

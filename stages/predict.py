@@ -2,8 +2,9 @@
 
 ``python -m stages.predict sentiment [--family lstm] [--format text|csv|json] REVIEW ...`` (or
 ``--file PATH``, or ``-`` for stdin: one review per line) prints the label (``pos``/``neg``) and
-P(positive) of each review, scored by ``models/<family>/`` with the training stage's own
-tokenization; ``--family champion`` uses the MLflow model ``imdb-sentiment@champion``.
+P(positive) of each review, scored by the raw-text model of ``models/<family>/`` (its encoder
+holds the training stage's own tokenization); ``--family champion`` uses the MLflow model
+``imdb-sentiment@champion``, which carries its own.
 ``python -m stages.predict translate WORD [WORD ...] [--family seq2seq]`` prints
 ``english<TAB>korean`` per word, translated by greedy decoding with ``models/<family>/``.
 Exit status: 0 on success, 1 when the model is missing, 2 for input the command cannot read.
@@ -17,24 +18,22 @@ import io
 import json
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from stages.common.charvocab import CharVocab, VocabError
+from stages.common.constants import THRESHOLD
 from stages.common.logs import setup_logging
-from stages.common.params import CLASSIFIER_FAMILIES
-from stages.common.paths import MODELS_DIR, PREPARED_DIR
+from stages.common.paths import MODELS_DIR
+from stages.models import registry
 
 log = logging.getLogger(__name__)
 
-TRANSLATORS = ("seq2seq", "seq2seq_attention")
+TRANSLATORS = registry.translator_families()
 CHAMPION = "champion"
-SENTIMENT_FAMILIES = (*CLASSIFIER_FAMILIES, CHAMPION)
-PREPROCESS_KEYS = ("vocab_size", "seq_len", "padding", "truncating")
-THRESHOLD = 0.5  # P(positive) >= THRESHOLD is "pos", as in the test metrics (compute_metrics)
-PREDICT_BATCH = 256  # as train_classifier: attention scores of long reviews take GBs
+SENTIMENT_FAMILIES = (*registry.sentiment_families(), CHAMPION)
 TEXT_WIDTH = 70  # characters of a review shown by --format text
 
 
@@ -114,101 +113,46 @@ def read_reviews(reviews: list[str], file: str | None) -> list[tuple[int, str]]:
     return found
 
 
-def encode_reviews(reviews: list[str], vocab_path: Path, preprocess: dict[str, Any]) -> np.ndarray:
-    """Token ids ``[n, seq_len]`` exactly as the family was trained and tested on.
-
-    The ``vectorize`` stage's tokenizer gives the ids; they then go through the very
-    ``save_split``/``load_split`` code that fed training (in memory), so top-k clipping, padding
-    and truncation cannot drift from the stage's.
-    """
-    import tensorflow as tf
-
-    from stages.common.text import load_split, make_vectorizer, read_vocab, save_split
-
-    ragged = make_vectorizer(read_vocab(vocab_path))(tf.constant(reviews))
-    buffer = io.BytesIO()
-    save_split(buffer, ids=ragged.flat_values.numpy(), offsets=ragged.row_splits.numpy(),
-               labels=np.zeros(len(reviews), dtype=np.int8))
-    buffer.seek(0)
-    x, _ = load_split(buffer, **{key: preprocess[key] for key in PREPROCESS_KEYS})
-    return x
-
-
-def score(model: Any, reviews: list[str], vocab_path: Path, preprocess: dict | None) -> np.ndarray:
-    """P(positive) per review: a Keras family on token ids, or the TF-IDF pipeline on texts."""
-    if preprocess is None:
-        from stages.models.tfidf import standardize_texts
-
-        return model.predict_proba(standardize_texts(reviews))[:, 1]
-    from stages.models.classifiers import positive_probability
-
-    x = encode_reviews(reviews, vocab_path, preprocess)
-    return positive_probability(model.predict(x, batch_size=PREDICT_BATCH, verbose=0))
-
-
-def load_family(family: str, models_dir: Path) -> tuple[Any, dict | None]:
-    """The trained model of ``models_dir/family`` and its preprocessing (None for TF-IDF).
+def load_family(family: str, models_dir: Path) -> Callable[[list[str]], np.ndarray]:
+    """P(positive) per review from the raw-text model of ``models_dir/family``.
 
     Raises:
         ModelNotFoundError: the family has not been trained.
     """
+    from stages.models.textmodel import is_text_model, load_text_model
+
     model_dir = models_dir / family
-    needed = ["model.joblib"] if family == "tfidf_logreg" else ["model.keras", "preprocess.json"]
-    if not all((model_dir / name).is_file() for name in needed):
+    if not is_text_model(model_dir):
         raise ModelNotFoundError(
             f"no trained model in {model_dir} (run: dvc repro train@{family})"
         )
-    if family == "tfidf_logreg":
-        import joblib
-
-        return joblib.load(model_dir / "model.joblib"), None
-    import keras
-
-    import stages.models  # noqa: F401  (registers the custom layers)
-
-    preprocess = json.loads((model_dir / "preprocess.json").read_text(encoding="utf-8"))
-    return keras.models.load_model(model_dir / "model.keras", compile=False), preprocess
+    return load_text_model(model_dir).predict_proba
 
 
-def load_champion() -> tuple[Any, dict | None]:
-    """The model version ``imdb-sentiment@champion`` points at, and its training run's
-    preprocessing params (None for TF-IDF).
+def load_champion() -> Callable[[list[str]], np.ndarray]:
+    """P(positive) per review from the MLflow model ``imdb-sentiment@champion`` (everything it
+    needs travels with it: nothing is read from the workspace).
 
     Raises:
         ModelNotFoundError: the tracking URI is unusable, or there is no store, registered model
             or alias (the compare stage makes them).
     """
-    from mlflow import MlflowClient
+    import pandas as pd
 
-    from stages.common import tracking
-    from stages.compare import CHAMPION_ALIAS, REGISTERED_MODEL, champion_version
+    from stages.common.model_registry import RegistryError
+    from stages.common.model_registry import load_champion as load_registered
+    from stages.models.pyfunc import COLUMN
 
-    uri = tracking.tracking_uri()
     try:
-        tracking.check_tracking(uri)
-    except tracking.TrackingError as exc:
+        model, _ = load_registered()
+    except RegistryError as exc:
         raise ModelNotFoundError(str(exc)) from exc
-    name = f"{REGISTERED_MODEL}@{CHAMPION_ALIAS}"
-    missing_db = uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists()
-    version = None if missing_db else champion_version(MlflowClient(uri, uri))
-    if version is None:
-        raise ModelNotFoundError(f"no model {name} in the MLflow store {uri} "
-                                 "(run: dvc repro compare)")
-    family = version.tags.get("family")
-    log.info("%s is version %s: %s (run %s)", name, version.version, family, version.run_id)
-    model_uri = f"models:/{REGISTERED_MODEL}/{version.version}"
-    if family == "tfidf_logreg":
-        import mlflow.sklearn
 
-        return mlflow.sklearn.load_model(model_uri), None
-    import mlflow.keras
+    def probabilities(reviews: list[str]) -> np.ndarray:
+        frame = model.predict(pd.DataFrame({COLUMN: reviews}))
+        return frame["probability"].to_numpy(dtype=np.float64)
 
-    import stages.models  # noqa: F401  (registers the custom layers)
-
-    params = MlflowClient(uri, uri).get_run(version.run_id).data.params
-    preprocess = {key: params[key] for key in PREPROCESS_KEYS}
-    preprocess |= {"vocab_size": int(params["vocab_size"]), "seq_len": int(params["seq_len"])}
-    return mlflow.keras.load_model(model_uri), preprocess
+    return probabilities
 
 
 def format_predictions(rows: list[tuple[int, str]], probabilities: np.ndarray, fmt: str) -> str:
@@ -243,16 +187,13 @@ def _sentiment_command(args: argparse.Namespace) -> int:
         return 2
     try:
         if args.family == CHAMPION:
-            model, preprocess = load_champion()
+            score = load_champion()
         else:
-            model, preprocess = load_family(args.family, args.models_dir)
-        vocab_path = args.vectorized_dir / "vocab.tsv"
-        if preprocess is not None and not vocab_path.is_file():
-            raise ModelNotFoundError(f"no vocabulary {vocab_path} (run: dvc repro vectorize)")
+            score = load_family(args.family, args.models_dir)
     except ModelNotFoundError as exc:
         log.error("%s", exc)
         return 1
-    probabilities = score(model, [review for _, review in rows], vocab_path, preprocess)
+    probabilities = score([review for _, review in rows])
     sys.stdout.write(format_predictions(rows, probabilities, args.format))
     return 0
 
@@ -275,8 +216,6 @@ def build_parser() -> argparse.ArgumentParser:
                     help="trained family, or the MLflow alias %(default)s")
     se.add_argument("--format", choices=("text", "csv", "json"), default="text")
     se.add_argument("--models-dir", type=Path, default=MODELS_DIR, help=argparse.SUPPRESS)
-    se.add_argument("--vectorized-dir", type=Path, default=PREPARED_DIR / "vectorized",
-                    help=argparse.SUPPRESS)
     se.set_defaults(handler=_sentiment_command)
     return parser
 

@@ -23,7 +23,6 @@ import argparse
 import logging
 import time
 from dataclasses import asdict, dataclass
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -35,15 +34,18 @@ import tensorflow as tf
 
 from stages.common import tracking
 from stages.common.cli import family_argument, stage_main
-from stages.common.constants import PREPROCESS_KEYS, SENTIMENT_EXPERIMENT
+from stages.common.constants import SENTIMENT_EXPERIMENT
 from stages.common.io import atomic_path, atomic_write_json
 from stages.common.metrics import compute_metrics
+from stages.common.model_registry import RECORD_FILE
 from stages.common.params import Params
 from stages.common.paths import METRICS_DIR, MODELS_DIR, PLOTS_DIR, PREDICTIONS_DIR, PREPARED_DIR
 from stages.common.plots import plot_confusion
 from stages.models import registry
 from stages.models.features import Features
+from stages.models.pyfunc import log_sentiment_model
 from stages.models.registry import FamilySpec
+from stages.models.textmodel import save_text_model
 from stages.models.training import predict_keras, train_keras
 
 log = logging.getLogger(__name__)
@@ -122,28 +124,27 @@ def train_sklearn_family(spec: FamilySpec, cfg: Any, features: Features) -> Resu
 TRAINERS = {"keras_sentiment": train_keras_family, "sklearn_sentiment": train_sklearn_family}
 
 
-def save_model(family: str, cfg: Any, model: Any, facts: dict, models_dir: Path) -> None:
-    """``models/<family>/``: ``model.keras`` + ``preprocess.json``, or ``model.joblib``; and
-    ``run.json``, the facts of this execution."""
-    import joblib
-
+def save_model(family: str, model: Any, encoder: Any, facts: dict, models_dir: Path) -> None:
+    """``models/<family>/``: a raw-text model (``encoder.joblib`` + ``model.keras`` or
+    ``model.joblib``, see ``stages.models.textmodel``), ``preprocess.json`` for a token-id
+    family, and ``run.json``, the facts of this execution."""
     with atomic_path(models_dir / family) as tmp:
         tmp.mkdir()
-        if isinstance(model, keras.Model):
-            model.save(tmp / "model.keras")
-            keys = [key for key in PREPROCESS_KEYS if hasattr(cfg, key)]
-            atomic_write_json(tmp / "preprocess.json", {k: getattr(cfg, k) for k in keys})
-        else:
-            joblib.dump(model, tmp / "model.joblib")
+        save_text_model(tmp, encoder, model)
+        preprocess = getattr(encoder, "preprocess", None)
+        if preprocess is not None:
+            atomic_write_json(tmp / "preprocess.json", preprocess)
         atomic_write_json(tmp / "run.json", facts)
 
 
-def save_outputs(family: str, cfg: Any, result: Result, metrics: dict, outputs: Outputs) -> Path:
+def save_outputs(
+    family: str, result: Result, features: Features, metrics: dict, outputs: Outputs
+) -> Path:
     """Write the model, metrics JSON, predictions, history CSV and confusion PNG; return the
     PNG path."""
     facts = {"training_seconds": result.seconds, **result.facts,
              "mlflow_run_id": mlflow.active_run().info.run_id}
-    save_model(family, cfg, result.model, facts, outputs.models_dir)
+    save_model(family, result.model, features.encoder, facts, outputs.models_dir)
     atomic_write_json(outputs.metrics_dir / f"{family}.json", metrics)
     with atomic_path(outputs.predictions_dir / f"{family}.npz") as tmp:
         with open(tmp, "wb") as fh:  # a file object: np.savez would append ".npz" to a path
@@ -156,24 +157,17 @@ def save_outputs(family: str, cfg: Any, result: Result, metrics: dict, outputs: 
     return png
 
 
-def log_sklearn_model(model: Any, *, name: str = "model") -> None:
-    """Log ``model`` in the MLflow sklearn flavor, scikit-learn pinned (no requirement probing)."""
-    import mlflow.sklearn
-
-    requirements = [f"scikit-learn=={version('scikit-learn')}"]
-    mlflow.sklearn.log_model(model, name=name, pip_requirements=requirements)
-
-
-def log_run(result: Result, metrics: dict, png: Path) -> None:
-    """Final test metrics (``test_`` prefix), run facts, confusion figure and model of the
-    active run."""
+def log_run(result: Result, family_dir: Path, metrics: dict, png: Path) -> None:
+    """Final test metrics (``test_`` prefix), run facts, confusion figure and raw-text pyfunc
+    model of the active run; then ``<family_dir>/mlflow.json`` records the run and model ids
+    (compare registers that model)."""
     mlflow.log_metrics({f"test_{k}": float(v) for k, v in metrics.items()})
     mlflow.log_metrics({"training_seconds": result.seconds, **result.facts})
     mlflow.log_artifact(str(png), artifact_path="plots")
-    if isinstance(result.model, keras.Model):
-        tracking.log_keras_model(result.model)
-    else:
-        log_sklearn_model(result.model)
+    info = log_sentiment_model(family_dir)
+    atomic_write_json(family_dir / RECORD_FILE, {"run_id": mlflow.active_run().info.run_id,
+                                                 "model_id": info.model_id,
+                                                 "model_uri": info.model_uri})
 
 
 def run(
@@ -204,8 +198,8 @@ def run(
         metrics = compute_metrics(result.y_test, result.p_test)
         if "best_val_accuracy" in result.facts:
             metrics["best_val_accuracy"] = result.facts.pop("best_val_accuracy")
-        png = save_outputs(family, cfg, result, metrics, outputs)
-        log_run(result, metrics, png)
+        png = save_outputs(family, result, features, metrics, outputs)
+        log_run(result, outputs.models_dir / family, metrics, png)
     log.info("%s: test accuracy %.4f, trained in %.1f s", family, metrics["accuracy"],
              result.seconds)
     return metrics

@@ -82,10 +82,16 @@ def write_results(
 
 
 def log_training_run(
-    family: str, metrics: dict[str, Any], *, with_model: bool = True, status: str = "FINISHED"
+    family: str,
+    metrics: dict[str, Any],
+    *,
+    with_model: bool = True,
+    status: str = "FINISHED",
+    models_dir: Path | None = None,
 ) -> str:
     """Log a run like ``train@<family>`` (tags, ``test_*`` metrics, a tiny sklearn model) to the
-    current (sqlite) tracking URI; returns its id."""
+    current (sqlite) tracking URI, and write its ``models_dir/<family>/mlflow.json`` if given;
+    returns the run id."""
     # Artifacts beside the sqlite store, as the training stages place them.
     exp_id = tracking.experiment_id("sentiment", mlflow.get_tracking_uri())
     with mlflow.start_run(experiment_id=exp_id, run_name=family,
@@ -93,7 +99,12 @@ def log_training_run(
         mlflow.log_metrics({f"test_{key}": float(value) for key, value in metrics.items()})
         if with_model:
             model = DummyClassifier(strategy="prior").fit([[0], [1]], [0, 1])
-            mlflow.sklearn.log_model(model, name="model", pip_requirements=["scikit-learn"])
+            info = mlflow.sklearn.log_model(model, name="model", pip_requirements=["scikit-learn"])
+    if with_model and models_dir is not None:
+        record = {"run_id": run.info.run_id, "model_id": info.model_id,
+                  "model_uri": info.model_uri}
+        (models_dir / family).mkdir(parents=True, exist_ok=True)
+        (models_dir / family / "mlflow.json").write_text(json.dumps(record))
     if status != "FINISHED":
         mlflow.MlflowClient().set_terminated(run.info.run_id, status=status)
     return run.info.run_id

@@ -16,15 +16,18 @@ import numpy as np
 import pandas as pd
 
 from stages.common.text import load_split, read_vocab, standardize_texts
+from stages.models.textmodel import TextEncoder, TokenIdEncoder
 
 SPLITS = ("train", "val", "test")
 
 
 @dataclass
 class Features:
-    """Model inputs and labels per split, and what the family's builder needs beyond its params."""
+    """Model inputs and labels per split, the encoder that turns raw reviews into such inputs
+    (saved with the model), and what the family's builder needs beyond its params."""
 
     data: dict[str, tuple[Any, np.ndarray]]
+    encoder: Any
     build_kwargs: dict[str, Any] = field(default_factory=dict)
 
 
@@ -32,7 +35,8 @@ def token_features(cfg: Any, inputs: Mapping[str, Path]) -> Features:
     """Token ids ``[n, seq_len]`` on the family's top-k vocabulary, padded and truncated as
     ``cfg`` says; the GloVe matrix too when the family reads ``embeddings``."""
     vectorized = inputs["vectorized"]
-    vocab_size = min(cfg.vocab_size, len(read_vocab(vectorized / "vocab.tsv")))
+    vocab = read_vocab(vectorized / "vocab.tsv")
+    vocab_size = min(cfg.vocab_size, len(vocab))
     data = {
         split: load_split(
             vectorized / f"{split}.npz",
@@ -46,7 +50,9 @@ def token_features(cfg: Any, inputs: Mapping[str, Path]) -> Features:
     kwargs: dict[str, Any] = {"vocab_size": vocab_size}
     if "embeddings" in inputs:
         kwargs["embeddings"] = np.load(inputs["embeddings"])
-    return Features(data, kwargs)
+    encoder = TokenIdEncoder(vocab, vocab_size=vocab_size, seq_len=cfg.seq_len,
+                             padding=cfg.padding, truncating=cfg.truncating)
+    return Features(data, encoder, kwargs)
 
 
 def text_features(cfg: Any, inputs: Mapping[str, Path]) -> Features:
@@ -56,4 +62,4 @@ def text_features(cfg: Any, inputs: Mapping[str, Path]) -> Features:
         frame = pd.read_parquet(inputs["imdb"] / f"{split}.parquet")
         labels = frame["label"].to_numpy(dtype=np.int32)
         data[split] = (standardize_texts(frame["text"].tolist()), labels)
-    return Features(data)
+    return Features(data, TextEncoder())

@@ -14,6 +14,7 @@ from mlflow import MlflowClient
 from PIL import Image
 
 from stages import compare
+from stages.common.model_registry import RegistryError
 from stages.common.paths import REPO_ROOT
 from stages.models import registry
 from tests.compare_fixtures import (
@@ -65,15 +66,21 @@ def results(tmp_path: Path) -> tuple[Path, Path, Path]:
 
 
 def run(results: tuple[Path, Path, Path]) -> dict[str, str]:
-    return compare.run(metrics_dir=results[0], plots_dir=results[1], models_dir=results[2])
+    return compare.run(metrics_dir=results[0], plots_dir=results[1],
+                       models_dir=models_dir(results))
+
+
+def models_dir(results: tuple[Path, Path, Path]) -> Path:
+    return results[0].parent / "models"
 
 
 def test_summary_figure_and_champion_alias(
     results: tuple[Path, Path, Path], store: str
 ) -> None:
-    lstm = log_training_run("lstm", sentiment_metrics("lstm"))
-    log_training_run("tfidf_logreg", sentiment_metrics("tfidf_logreg"))
-    # Later lstm runs that did not produce metrics/lstm.json: another experiment, a failure.
+    lstm = log_training_run("lstm", sentiment_metrics("lstm"), models_dir=models_dir(results))
+    log_training_run("tfidf_logreg", sentiment_metrics("tfidf_logreg"),
+                     models_dir=models_dir(results))
+    # Later lstm runs that did not produce models/lstm/: another experiment, a failure.
     log_training_run("lstm", {**sentiment_metrics("lstm"), "accuracy": 0.5})
     log_training_run("lstm", sentiment_metrics("lstm"), status="FAILED")
 
@@ -92,41 +99,57 @@ def test_summary_figure_and_champion_alias(
     version = client.get_model_version_by_alias("imdb-sentiment", "champion")
     assert (str(version.version), version.run_id) == ("1", lstm)
     assert version.tags["family"] == "lstm"
+    assert version.tags["run_id"] == lstm
     assert version.tags["selected_by"] == "best_val_accuracy"
-    (model,) = client.search_logged_models(
-        experiment_ids=[client.get_run(lstm).info.experiment_id],
-        filter_string=f"source_run_id = '{lstm}'",
-    )
-    assert version.source == f"models:/{model.model_id}"
+    record = json.loads((models_dir(results) / "lstm" / "mlflow.json").read_text())
+    assert version.source == record["model_uri"]
 
 
 def test_rerun_keeps_the_champion_version_then_moves_the_alias(
     results: tuple[Path, Path, Path], store: str
 ) -> None:
-    log_training_run("lstm", sentiment_metrics("lstm"))
+    log_training_run("lstm", sentiment_metrics("lstm"), models_dir=models_dir(results))
     assert run(results)["version"] == "1"
-    assert run(results)["version"] == "1"  # same run: no new version
+    assert run(results)["version"] == "1"  # same model: no new version
 
     # tfidf_logreg retrained with a better validation accuracy takes over.
     better = {**sentiment_metrics("tfidf_logreg"), "best_val_accuracy": 0.95}
     (results[0] / "tfidf_logreg.json").write_text(json.dumps(better))
-    tfidf = log_training_run("tfidf_logreg", better)
+    tfidf = log_training_run("tfidf_logreg", better, models_dir=models_dir(results))
     assert run(results) == {"champion": "tfidf_logreg", "version": "2", "run_id": tfidf}
     client = MlflowClient(store, store)
     assert client.get_model_version_by_alias("imdb-sentiment", "champion").run_id == tfidf
     assert client.get_model_version("imdb-sentiment", "1").aliases == []
 
 
-def test_no_run_of_the_champion_fails_before_writing(
+def test_no_record_of_the_champion_fails_before_writing(
     results: tuple[Path, Path, Path], store: str
 ) -> None:
-    log_training_run("tfidf_logreg", sentiment_metrics("tfidf_logreg"))
-    with pytest.raises(compare.CompareError) as exc:
+    log_training_run("tfidf_logreg", sentiment_metrics("tfidf_logreg"),
+                     models_dir=models_dir(results))
+    with pytest.raises(RegistryError) as exc:
         run(results)
+    record = models_dir(results) / "lstm" / "mlflow.json"
+    assert str(exc.value) == f"{record} is missing (run: dvc repro train@lstm)"
+    assert not (results[0] / "summary.md").exists()
+
+
+def test_champion_run_missing_from_the_store_fails_before_writing(
+    results: tuple[Path, Path, Path], store: str, tmp_path: Path
+) -> None:
+    """Outputs restored from DVC's run cache (or pulled) name a run of another store."""
+    log_training_run("lstm", sentiment_metrics("lstm"), models_dir=models_dir(results))
+    record = json.loads((models_dir(results) / "lstm" / "mlflow.json").read_text())
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    mlflow.set_tracking_uri(other)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", other)
+        with pytest.raises(RegistryError) as exc:
+            run(results)
     assert str(exc.value) == (
-        "no FINISHED MLflow run of train@lstm in experiment 'sentiment' at "
-        f"{store} logged the test metrics of {results[0] / 'lstm.json'} (restored from DVC's "
-        "run cache or pulled?); train it again: dvc repro -f -s train@lstm"
+        f"the MLflow run {record['run_id']} of train@lstm (models/lstm/mlflow.json) is not a "
+        f"FINISHED run with model {record['model_id']} in {other} (restored from DVC's run "
+        "cache or pulled?); train it again: dvc repro -f -s train@lstm"
     )
     assert not (results[0] / "summary.md").exists()
     assert not (results[1] / "comparison.png").exists()
@@ -172,7 +195,7 @@ def test_family_without_validation_score_is_listed_but_never_champion() -> None:
 
 
 def test_references_cover_the_families_and_the_compare_deps() -> None:
-    refs = compare.load_references(compare.REFERENCES_FILE)
+    refs = registry.load_references()
     assert list(refs["sentiment"]) == registry.sentiment_families() == list(SENTIMENT)
     assert list(refs["translation"]) == registry.translator_families() == list(TRANSLATION)
     assert refs["sentiment"]["transformer_seed"].confusion == {

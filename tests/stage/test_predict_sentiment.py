@@ -11,6 +11,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import joblib
 import keras
 import numpy as np
 import pandas as pd
@@ -18,7 +19,8 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from stages import compare, predict, train_classifier
+from stages import predict, train_classifier
+from stages.common import model_registry
 from stages.common.metrics import compute_metrics
 from stages.common.params import Params
 from stages.common.paths import PARAMS_FILE
@@ -72,10 +74,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trained]:
 
 
 def cli(trained: Trained, *args: str) -> int:
-    return predict.main([
-        "sentiment", *args, "--models-dir", str(trained.models),
-        "--vectorized-dir", str(trained.prepared / "vectorized"),
-    ])
+    return predict.main(["sentiment", *args, "--models-dir", str(trained.models)])
 
 
 def csv_rows(text: str) -> list[dict[str, str]]:
@@ -110,9 +109,8 @@ def test_a_handful_of_reviews_get_the_models_test_probabilities(
     preprocess = json.loads((trained.models / "lstm" / "preprocess.json").read_text())
     x_test, _ = load_split(trained.prepared / "vectorized" / "test.npz", **preprocess)
     texts = [trained.test["text"][i] for i in picks]
-    encoded = predict.encode_reviews(texts, trained.prepared / "vectorized" / "vocab.tsv",
-                                     preprocess)
-    np.testing.assert_array_equal(encoded, x_test[picks])
+    encoder = joblib.load(trained.models / "lstm" / "encoder.joblib")
+    np.testing.assert_array_equal(encoder.transform(texts), x_test[picks])
 
     model = keras.models.load_model(trained.models / "lstm" / "model.keras", compile=False)
     expected = positive_probability(
@@ -126,7 +124,8 @@ def test_a_handful_of_reviews_get_the_models_test_probabilities(
 
 
 def test_champion_is_the_registered_model(
-    trained: Trained, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    trained: Trained, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", trained.uri)
     reviews = ["great superb w3 w4", "awful w1 boring", "w5 w6 loved it, hated the end"]
@@ -134,13 +133,14 @@ def test_champion_is_the_registered_model(
     local = json.loads(capsys.readouterr().out)
 
     client = MlflowClient(trained.uri, trained.uri)
-    metrics = trained.metrics_of("lstm")
-    run = compare.find_training_run(client, "lstm", metrics, trained.metrics / "lstm.json")
-    compare.register_champion(client, "lstm", run, metrics)
-    assert cli(trained, "--family", "champion", "--format", "json", *reviews) == 0
+    record = model_registry.read_record(trained.models, "lstm")
+    model_registry.register_champion(client, "lstm", record)
+    # The registered model carries its vocabulary: no workspace models or vocabulary needed.
+    assert predict.main(["sentiment", *reviews, "--family", "champion", "--format", "json",
+                         "--models-dir", str(tmp_path)]) == 0
     captured = capsys.readouterr()
     assert json.loads(captured.out) == local
-    assert f"imdb-sentiment@champion is version 1: lstm (run {run.info.run_id})" in captured.err
+    assert f"imdb-sentiment@champion is version 1: lstm (run {record['run_id']})" in captured.err
 
 
 def test_text_format_shows_label_probability_and_review_start(
@@ -194,7 +194,7 @@ def test_unusable_input_exits_2(
     assert captured.err.endswith(f"ERROR stages.predict: {message}\n")
 
 
-def test_missing_model_vocabulary_or_champion_exit_1(
+def test_missing_model_or_champion_exit_1(
     trained: Trained, tmp_path: Path, capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -203,10 +203,11 @@ def test_missing_model_vocabulary_or_champion_exit_1(
     assert capsys.readouterr().err.endswith(
         f"no trained model in {tmp_path / 'transformer'} (run: dvc repro train@transformer)\n"
     )
-    assert predict.main([*args[:2], "--family", "lstm", "--models-dir", str(trained.models),
-                         "--vectorized-dir", str(tmp_path)]) == 1
+    (tmp_path / "lstm").mkdir()  # a model of an older layout: no encoder
+    (tmp_path / "lstm" / "model.keras").write_bytes(b"")
+    assert predict.main([*args, "--family", "lstm"]) == 1
     assert capsys.readouterr().err.endswith(
-        f"no vocabulary {tmp_path / 'vocab.tsv'} (run: dvc repro vectorize)\n"
+        f"no trained model in {tmp_path / 'lstm'} (run: dvc repro train@lstm)\n"
     )
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store)

@@ -1,0 +1,127 @@
+"""The MLflow pyfunc of a sentiment family: raw review text in, P(positive) and label out.
+
+The logged model carries the family directory (encoder + trained model, see ``textmodel``) as
+the artifact ``family`` and the ``stages`` package as code, so ``mlflow.pyfunc.load_model`` and
+``mlflow models serve`` work from any directory, without the repository.
+
+Input: a DataFrame with a string column ``review``, or a list of strings. Output: a DataFrame
+with ``probability`` (P(positive), float) and ``label`` (``pos`` if probability >= 0.5, as in
+the test metrics). A missing column, a non-string value or an empty input raise an
+``MlflowException`` (INVALID_PARAMETER_VALUE: HTTP 400 from ``mlflow models serve``). A long
+review is accepted: it is tokenized whole and truncated to the family's ``seq_len`` as in
+training (TF-IDF uses all of it); the server's request timeout is the only limit.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.models import ModelSignature
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+from mlflow.types import ColSpec, Schema
+
+from stages.common.constants import THRESHOLD
+
+COLUMN = "review"
+ARTIFACT = "family"
+STAGES_DIR = Path(__file__).resolve().parents[1]
+# One unnamed string column: MLflow's schema check turns a list of strings into a DataFrame with
+# column 0, which a named ``review`` column would reject; ``reviews_of`` checks the name.
+SIGNATURE = ModelSignature(
+    inputs=Schema([ColSpec("string")]),
+    outputs=Schema([ColSpec("double", "probability"), ColSpec("string", "label")]),
+)
+INPUT_EXAMPLE = pd.DataFrame({COLUMN: ["A wonderful, moving film.", "Dull and far too long."]})
+REQUIREMENTS = ("mlflow", "keras", "scikit-learn", "numpy", "pandas", "joblib", "cloudpickle")
+
+
+def _invalid(message: str) -> MlflowException:
+    return MlflowException(message, error_code=INVALID_PARAMETER_VALUE)
+
+
+def reviews_of(model_input: Any) -> list[str]:
+    """The review strings of a DataFrame with a ``review`` column, or of a list of strings.
+
+    Raises:
+        MlflowException: (INVALID_PARAMETER_VALUE) no ``review`` column, a value that is not a
+            string, or no review at all.
+    """
+    if isinstance(model_input, pd.DataFrame):
+        if list(model_input.columns) == [0]:  # a list, as MLflow's schema check frames it
+            model_input = model_input.rename(columns={0: COLUMN})
+        if COLUMN not in model_input.columns:
+            have = ", ".join(map(str, model_input.columns)) or "none"
+            raise _invalid(f"input needs a string column {COLUMN!r} (columns: {have})")
+        values = model_input[COLUMN].tolist()
+    elif isinstance(model_input, (list, tuple, np.ndarray, pd.Series)):
+        values = list(model_input)
+    else:
+        raise _invalid(f"input must be a DataFrame with a column {COLUMN!r} or a list of "
+                       f"strings, got {type(model_input).__name__}")
+    if not values:
+        raise _invalid("no reviews: the input is empty")
+    bad = [i for i, value in enumerate(values) if not isinstance(value, str)]
+    if bad:
+        value = values[bad[0]]
+        raise _invalid(f"review {bad[0]} is not a string: {type(value).__name__} {value!r:.40}")
+    return values
+
+
+def predictions(probabilities: np.ndarray) -> pd.DataFrame:
+    """``probability`` and ``label`` (``pos``/``neg`` at ``THRESHOLD``) per review."""
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    labels = np.where(probabilities >= THRESHOLD, "pos", "neg")
+    return pd.DataFrame({"probability": probabilities, "label": labels})
+
+
+class SentimentModel(mlflow.pyfunc.PythonModel):
+    """Raw-text sentiment model over a family directory (``textmodel.TextModel``)."""
+
+    def load_context(self, context: Any) -> None:
+        from stages.models.textmodel import load_text_model
+
+        self.text_model = load_text_model(Path(context.artifacts[ARTIFACT]))
+
+    # A DataFrame hint: MLflow infers no second signature from it (schema checks frame a list).
+    def predict(
+        self, context: Any, model_input: pd.DataFrame, params: Any = None
+    ) -> pd.DataFrame:
+        """``probability`` and ``label`` per review of ``model_input``."""
+        return predictions(self.text_model.predict_proba(reviews_of(model_input)))
+
+
+def tensorflow_distribution() -> str:
+    """The installed distribution that provides ``tensorflow`` (``tensorflow``,
+    ``tensorflow-cpu``...)."""
+    names = importlib.metadata.packages_distributions().get("tensorflow", [])
+    found = [name for name in names if name.startswith("tensorflow")]
+    return found[0] if found else "tensorflow"
+
+
+def pip_requirements() -> list[str]:
+    """The packages the model needs, pinned to the installed versions."""
+    names = (*REQUIREMENTS, tensorflow_distribution())
+    return [f"{name}=={importlib.metadata.version(name)}" for name in names]
+
+
+def log_sentiment_model(family_dir: Path, *, name: str = "model") -> Any:
+    """Log ``family_dir`` as a raw-text pyfunc model of the active MLflow run.
+
+    Returns:
+        MLflow's ``ModelInfo`` (``model_id``, ``model_uri``...).
+    """
+    return mlflow.pyfunc.log_model(
+        name=name,
+        python_model=SentimentModel(),
+        artifacts={ARTIFACT: str(family_dir)},
+        code_paths=[str(STAGES_DIR)],
+        signature=SIGNATURE,
+        input_example=INPUT_EXAMPLE,
+        pip_requirements=pip_requirements(),
+    )

@@ -1,0 +1,127 @@
+"""A trained sentiment family as one raw-text model: an encoder (text -> model input) + a model.
+
+``models/<family>/`` holds ``encoder.joblib`` (an object with ``transform(texts) -> model input``)
+and ``model.keras`` or ``model.joblib``. ``TextModel`` does not know the families: any encoder with
+that contract works (token ids for Keras families, standardized text for scikit-learn pipelines).
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stages.common.constants import PREDICT_BATCH, PREPROCESS_KEYS
+
+ENCODER_FILE = "encoder.joblib"
+KERAS_FILE = "model.keras"
+SKLEARN_FILE = "model.joblib"
+
+
+class TokenIdEncoder:
+    """Reviews -> int32 ``[n, seq_len]`` token ids, exactly as the family was trained on.
+
+    The vocabulary is the vectorize stage's, clipped to the family's top ``vocab_size`` ids
+    (a dropped token is out of vocabulary, id 1, as ``clip_ids`` makes it). The ids then go
+    through the very ``save_split``/``load_split`` code that fed training (in memory), so
+    padding and truncation cannot drift from the stage's.
+    """
+
+    def __init__(
+        self, vocabulary: list[str], *, vocab_size: int, seq_len: int, padding: str,
+        truncating: str,
+    ) -> None:
+        self.vocabulary = list(vocabulary[:vocab_size])
+        self.vocab_size = vocab_size
+        self.seq_len = seq_len
+        self.padding = padding
+        self.truncating = truncating
+        self._layer: Any = None
+
+    @property
+    def preprocess(self) -> dict[str, Any]:
+        """The family params that shape its input (written as ``preprocess.json``)."""
+        return {key: getattr(self, key) for key in PREPROCESS_KEYS}
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_layer": None}  # a Keras layer is rebuilt, not pickled
+
+    def transform(self, texts: list[str]) -> np.ndarray:
+        """Token ids ``[len(texts), seq_len]``."""
+        import tensorflow as tf
+
+        from stages.common.text import load_split, make_vectorizer, save_split
+
+        if self._layer is None:
+            self._layer = make_vectorizer(self.vocabulary)
+        ragged = self._layer(tf.constant(texts, dtype=tf.string))
+        buffer = io.BytesIO()
+        save_split(buffer, ids=ragged.flat_values.numpy(), offsets=ragged.row_splits.numpy(),
+                   labels=np.zeros(len(texts), dtype=np.int8))
+        buffer.seek(0)
+        x, _ = load_split(buffer, vocab_size=self.vocab_size, seq_len=self.seq_len,
+                          padding=self.padding, truncating=self.truncating)
+        return x
+
+
+class TextEncoder:
+    """Reviews -> standardized reviews (a scikit-learn pipeline vectorizes them itself)."""
+
+    def transform(self, texts: list[str]) -> list[str]:
+        """The pipeline's one text standard applied to each review."""
+        from stages.common.text import standardize_texts
+
+        return standardize_texts(texts)
+
+
+@dataclass
+class TextModel:
+    """An encoder and the model that scores its output."""
+
+    encoder: Any
+    model: Any
+
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        """P(positive) per review, float64 ``[len(texts)]``."""
+        x = self.encoder.transform(list(texts))
+        if hasattr(self.model, "predict_proba"):  # scikit-learn
+            return np.asarray(self.model.predict_proba(x)[:, 1], dtype=np.float64)
+        from stages.models.classifiers import positive_probability
+
+        return positive_probability(self.model.predict(x, batch_size=PREDICT_BATCH, verbose=0))
+
+
+def save_text_model(directory: Path, encoder: Any, model: Any) -> None:
+    """Write ``encoder.joblib`` and ``model.keras`` (a Keras model) or ``model.joblib``."""
+    import joblib
+    import keras
+
+    joblib.dump(encoder, directory / ENCODER_FILE)
+    if isinstance(model, keras.Model):
+        model.save(directory / KERAS_FILE)
+    else:
+        joblib.dump(model, directory / SKLEARN_FILE)
+
+
+def is_text_model(directory: Path) -> bool:
+    """Whether ``directory`` holds an encoder and a model."""
+    return (directory / ENCODER_FILE).is_file() and any(
+        (directory / name).is_file() for name in (KERAS_FILE, SKLEARN_FILE)
+    )
+
+
+def load_text_model(directory: Path) -> TextModel:
+    """The ``TextModel`` saved in ``directory`` (custom Keras layers registered first)."""
+    import joblib
+
+    encoder = joblib.load(directory / ENCODER_FILE)
+    if (directory / KERAS_FILE).is_file():
+        import keras
+
+        import stages.models  # noqa: F401  (registers the custom layers)
+
+        return TextModel(encoder, keras.models.load_model(directory / KERAS_FILE, compile=False))
+    return TextModel(encoder, joblib.load(directory / SKLEARN_FILE))
