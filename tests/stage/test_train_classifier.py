@@ -217,7 +217,7 @@ def test_main_reports_a_params_error(tmp_path: Path, monkeypatch: pytest.MonkeyP
     def broken(*_args: object, **_kwargs: object) -> None:
         raise ParamsError("params: train.lstm.units: must be > 0, got 0")
 
-    monkeypatch.setattr(train_classifier, "load_params", broken)
+    monkeypatch.setattr(train_classifier.registry, "load_params", broken)
     assert train_classifier.main(["--family", "lstm"]) == 1
 
 
