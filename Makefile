@@ -1,32 +1,41 @@
-# `make repro`: create .venv, install the pinned dependencies, run the whole DVC pipeline.
-# `make test`:  same environment, run the test suite.
+# `make repro`: create .venv, install the pinned runtime dependencies, run the whole DVC pipeline.
+# `make test`:  the same plus the development tools (requirements-dev.txt); ruff, then the tests.
 # `make ui`:    the MLflow UI on the project's tracking store, http://127.0.0.1:5000
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# One stamp per requirements file: `make repro` never installs pytest or ruff.
+RUNTIME := $(VENV)/.installed-runtime
+DEV := $(VENV)/.installed-dev
 
-.PHONY: install repro test lint ui
+.PHONY: install install-dev repro test lint ui
 
-install: $(STAMP)
+install: $(RUNTIME)
+install-dev: $(DEV)
 
-$(STAMP): requirements.txt constraints.txt
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt -c constraints.txt
-	touch $(STAMP)
 
-repro: $(STAMP)
+$(RUNTIME): requirements.txt constraints.txt | $(BIN)/python
+	$(BIN)/python -m pip install -r requirements.txt -c constraints.txt
+	touch $@
+
+$(DEV): requirements-dev.txt $(RUNTIME)
+	$(BIN)/python -m pip install -r requirements.txt -r requirements-dev.txt -c constraints.txt
+	touch $@
+
+repro: $(RUNTIME)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dvc repro
 
 # pytest exits 5 when it collects no test: that is a failure of the suite, not a pass.
-test: $(STAMP)
+test: lint
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q
 
-lint: $(STAMP)
+lint: $(DEV)
 	$(BIN)/ruff check stages tests bench
 
 # The default store of the training stages (stages/common/tracking.py); runs logged with
 # MLFLOW_TRACKING_URI set live in that store instead.
-ui: $(STAMP)
+ui: $(RUNTIME)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(abspath mlflow.db) --host 127.0.0.1 --port 5000
