@@ -12,7 +12,8 @@ read the environment once, at start-up::
 ``--compare --out OUT [--ref LABEL]`` prints one JSON line per run: the runs it is bitwise
 identical to and, against ``--ref``, the max |dw| over all weights, the max |dp| of the
 probabilities, the accuracy, the false positives/negatives and how many held-out predictions flip.
-Findings: /work/scratch/isa_report.md (measured on TF 2.21, oneDNN 3.7.3).
+Measured on TF 2.21 / oneDNN 3.7.3: every ISA cap gives its own bitwise result, with oneDNN opts on
+or off; only repeats under one setting are bitwise identical.
 """
 
 from __future__ import annotations
