@@ -345,7 +345,7 @@ def run(
         run_name=family,
         stage=f"train@{family}",
         params=asdict(cfg),
-        dataset_fingerprint=tracking.fingerprint(*input_files(family, inputs)),
+        inputs=input_files(family, inputs),
     ):
         if family == "tfidf_logreg":
             result = train_tfidf(cfg, inputs)
