@@ -190,7 +190,7 @@ def run(
         run_name=family,
         stage=f"train@{family}",
         params=asdict(cfg),
-        dataset_fingerprint=tracking.fingerprint(*paths.values()),
+        inputs=list(paths.values()),
     ):
         features = spec.features(cfg, paths)
         log.info("%s: %s", family, {s: len(y) for s, (_, y) in features.data.items()})

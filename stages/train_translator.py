@@ -201,7 +201,7 @@ def run(
         run_name=family,
         stage=f"train_translator@{family}",
         params=asdict(cfg),
-        dataset_fingerprint=tracking.fingerprint(data_dir),
+        inputs=[data_dir],
     ):
         results = train_and_translate(model, data, vocab, cfg)
         save_outputs(

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 import os
 import socket
-import subprocess
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,7 +24,11 @@ from urllib.parse import urlparse
 
 import mlflow
 import requests
+import yaml
 from filelock import FileLock
+from mlflow.data.dataset_source import DatasetSource
+from mlflow.data.dataset_source_registry import get_dataset_source_from_json
+from mlflow.data.meta_dataset import MetaDataset
 
 from stages.common.errors import StageError
 from stages.common.paths import REPO_ROOT
@@ -38,6 +42,8 @@ DB_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
 HTTP_SCHEMES = ("http", "https")
 CHECK_TIMEOUT_S = 5.0
 LOCK_TIMEOUT_S = 120.0
+# run tag -> the environment variable ``dvc exp run`` sets for the stage commands
+DVC_EXP_TAGS = {"dvc_exp_name": "DVC_EXP_NAME", "dvc_exp_baseline_rev": "DVC_EXP_BASELINE_REV"}
 
 
 class TrackingError(StageError):
@@ -165,31 +171,60 @@ def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def git_commit() -> str:
-    """``git rev-parse HEAD`` of the repo, or ``"unknown"`` outside a git checkout."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return out.stdout.strip() or "unknown"
+def dvc_md5(path: Path) -> str:
+    """DVC 3's md5 of ``path``: of the bytes for a file; for a directory, of its sorted
+    ``{"md5", "relpath"}`` listing, suffixed ``.dir`` (as ``dvc.lock`` records a directory)."""
+    path = Path(path)
+    if not path.is_dir():
+        return hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest()
+    files = sorted((p.relative_to(path).as_posix(), p) for p in path.rglob("*") if p.is_file())
+    listing = [{"md5": dvc_md5(file), "relpath": rel} for rel, file in files]
+    encoded = json.dumps(listing, sort_keys=True).encode()
+    return hashlib.md5(encoded, usedforsecurity=False).hexdigest() + ".dir"
 
 
-def fingerprint(*paths: Path) -> str:
-    """sha256 over the relative names and bytes of ``paths`` (directories walked in order)."""
-    digest = hashlib.sha256()
-    for root in map(Path, paths):
-        files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
-        for file in files:
-            digest.update(file.relative_to(root.parent).as_posix().encode() + b"\0")
-            digest.update(file.read_bytes())
-    return digest.hexdigest()
+def locked_md5s(lock_file: Path, stage: str) -> dict[str, str]:
+    """Repo-relative path -> md5 of every stage's outs in ``lock_file`` and of ``stage``'s deps.
+
+    Outs win over ``stage``'s own deps: ``dvc repro`` writes a stage's lock entry after running
+    it, so while ``stage`` runs its deps entry is the previous run's, while an upstream stage
+    run in the same repro has already recorded its fresh outs. Missing file: ``{}``.
+    """
+    if not lock_file.is_file():
+        return {}
+    with open(lock_file, encoding="utf-8") as fh:
+        stages = (yaml.safe_load(fh) or {}).get("stages", {})
+    entries = [*stages.get(stage, {}).get("deps", [])]
+    entries += [out for entry in stages.values() for out in entry.get("outs", [])]
+    return {e["path"]: e["md5"] for e in entries if "md5" in e}
+
+
+def input_datasets(
+    paths: Sequence[Path], *, stage: str, root: Path = REPO_ROOT
+) -> list[MetaDataset]:
+    """One MLflow dataset per DVC-tracked input of ``stage`` (name and source: the path
+    relative to ``root``; digest: its md5 in ``root/dvc.lock``, else ``dvc_md5``).
+
+    A file inside a directory recorded in the lock counts as that directory, once.
+    """
+    locked = locked_md5s(root / "dvc.lock", stage)
+    found: dict[str, str] = {}
+    for path in map(Path, paths):
+        absolute = path.resolve()
+        rel = absolute.relative_to(root) if absolute.is_relative_to(root) else absolute
+        tracked = next((p for p in (rel, *rel.parents) if p.as_posix() in locked), None)
+        name = (tracked or rel).as_posix()
+        if name not in found:
+            found[name] = locked[name] if tracked else dvc_md5(absolute)
+    return [
+        MetaDataset(local_source(name), name=name, digest=digest) for name, digest in found.items()
+    ]
+
+
+def local_source(path: str) -> DatasetSource:
+    """MLflow's "local" dataset source for ``path`` (a registered source type: the UI shows it
+    and ``mlflow.data.get_source`` reads it back)."""
+    return get_dataset_source_from_json(json.dumps({"uri": path}), source_type="local")
 
 
 def _process_alive(pid: int) -> bool:
@@ -225,6 +260,16 @@ def reap_orphan_runs(exp_id: str, stage: str) -> list[str]:
     return reaped
 
 
+def dvc_tags(stage: str) -> dict[str, str]:
+    """``dvc_stage``, plus ``dvc_exp_name``/``dvc_exp_baseline_rev`` under ``dvc exp run``.
+
+    DVC sets ``DVC_EXP_NAME`` and ``DVC_EXP_BASELINE_REV`` for every experiment, in the
+    workspace or queued (``dvc/repo/experiments/queue/base.py``); ``dvc repro`` sets neither.
+    """
+    found = {tag: os.environ.get(env, "") for tag, env in DVC_EXP_TAGS.items()}
+    return {"dvc_stage": stage, **{tag: value for tag, value in found.items() if value}}
+
+
 @contextlib.contextmanager
 def tracking_run(
     *,
@@ -232,10 +277,12 @@ def tracking_run(
     run_name: str,
     stage: str,
     params: Mapping[str, Any],
-    dataset_fingerprint: str,
+    inputs: Sequence[Path],
 ) -> Iterator[mlflow.ActiveRun]:
-    """Start an MLflow run with flattened ``params`` and provenance tags; always end it.
+    """Start an MLflow run with flattened ``params``, DVC tags and ``inputs``; always end it.
 
+    ``inputs`` (the files or directories the stage reads) are logged as "training" datasets
+    named by their repo path, digest their DVC md5 (``input_datasets``).
     An exception inside the block ends the run as FAILED (KILLED for Ctrl-C) and propagates.
     Runs of the same stage left RUNNING by a killed process are marked KILLED first.
 
@@ -244,20 +291,17 @@ def tracking_run(
     """
     uri = tracking_uri()
     check_tracking(uri)
+    datasets = input_datasets(inputs, stage=stage)
     mlflow.set_tracking_uri(uri)
     exp_id = experiment_id(experiment, uri)
-    tags = {
-        "git_commit": git_commit(),
-        "dvc_stage": stage,
-        "dataset_fingerprint": dataset_fingerprint,
-        "host": socket.gethostname(),
-        "pid": str(os.getpid()),
-    }
+    tags = {**dvc_tags(stage), "host": socket.gethostname(), "pid": str(os.getpid())}
     reap_orphan_runs(exp_id, stage)
     run = mlflow.start_run(experiment_id=exp_id, run_name=run_name, tags=tags)
     log.info("MLflow run %s (%s/%s) at %s", run.info.run_id, experiment, run_name, uri)
     try:
         mlflow.log_params(flatten(params))
+        for dataset in datasets:
+            mlflow.log_input(dataset, context="training")
         yield run
     except KeyboardInterrupt:
         mlflow.end_run("KILLED")

@@ -12,11 +12,14 @@ from pathlib import Path
 
 import mlflow
 import pytest
+import yaml
 from mlflow.tracking import MlflowClient
 
 from stages.common import tracking
 from stages.common.paths import REPO_ROOT
 from stages.common.tracking import TrackingError
+
+HELLO_MD5 = "b1946ac92492d2347c6235b4d2611184"  # md5 of b"hello\n"
 
 
 @pytest.fixture
@@ -32,7 +35,7 @@ def _start(**overrides: object) -> object:
         "run_name": "fam",
         "stage": "train@fam",
         "params": {"seed": 1, "model": {"units": 8, "act": "relu"}},
-        "dataset_fingerprint": "abc123",
+        "inputs": [],
     }
     kwargs.update(overrides)
     return tracking.tracking_run(**kwargs)
@@ -59,8 +62,13 @@ def test_flatten_nested_params() -> None:
     assert flat == {"a": 1, "b.c": 2, "b.d.e": "x"}
 
 
-def test_run_has_params_tags_metrics_and_artifact_location(store: str, tmp_path: Path) -> None:
-    with _start() as run:
+def test_run_has_params_tags_metrics_and_artifact_location(
+    store: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DVC_EXP_NAME", raising=False)
+    monkeypatch.delenv("DVC_EXP_BASELINE_REV", raising=False)
+    (tmp_path / "train.txt").write_text("hello\n")
+    with _start(inputs=[tmp_path / "train.txt"]) as run:
         callback = tracking.epoch_metrics_callback()
         callback.on_epoch_end(0, {"loss": 0.5, "val_loss": 0.7})
         callback.on_epoch_end(1, {"loss": 0.25, "val_loss": 0.6})
@@ -70,8 +78,10 @@ def test_run_has_params_tags_metrics_and_artifact_location(store: str, tmp_path:
     assert got.info.run_name == "fam"
     assert got.data.params == {"seed": "1", "model.units": "8", "model.act": "relu"}
     assert got.data.tags["dvc_stage"] == "train@fam"
-    assert got.data.tags["dataset_fingerprint"] == "abc123"
-    assert len(got.data.tags["git_commit"]) == 40
+    assert not {"dvc_exp_name", "dvc_exp_baseline_rev", "git_commit"} & set(got.data.tags)
+    (logged,) = got.inputs.dataset_inputs
+    assert (logged.dataset.name, logged.dataset.digest) == (str(tmp_path / "train.txt"), HELLO_MD5)
+    assert [(t.key, t.value) for t in logged.tags] == [("mlflow.data.context", "training")]
     history = client.get_metric_history(run.info.run_id, "loss")
     assert [(m.step, m.value) for m in history] == [(0, 0.5), (1, 0.25)]
     val = client.get_metric_history(run.info.run_id, "val_loss")
@@ -102,10 +112,13 @@ def test_exception_marks_run_failed_and_propagates(store: str) -> None:
     assert not mlflow.active_run()
 
 
-def test_git_commit_unknown_outside_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(tracking, "REPO_ROOT", tmp_path)
-    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
-    assert tracking.git_commit() == "unknown"
+def test_experiment_tags_come_from_dvc_env(store: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DVC_EXP_NAME", "exp-a")
+    monkeypatch.setenv("DVC_EXP_BASELINE_REV", "f" * 40)
+    with _start() as run:
+        pass
+    tags = MlflowClient(store).get_run(run.info.run_id).data.tags
+    assert (tags["dvc_exp_name"], tags["dvc_exp_baseline_rev"]) == ("exp-a", "f" * 40)
 
 
 def test_unreachable_server_fails_fast() -> None:
@@ -166,13 +179,47 @@ def test_bad_uri_fails_before_any_run(monkeypatch: pytest.MonkeyPatch) -> None:
             pytest.fail("the block must not run")
 
 
-def test_fingerprint_changes_with_content(tmp_path: Path) -> None:
-    (tmp_path / "d").mkdir()
+def test_dvc_md5_equals_what_dvc_add_records(tmp_path: Path) -> None:
+    # the md5s `dvc add d f.txt` (DVC 3.67) wrote to d.dvc and f.txt.dvc for these contents
+    (tmp_path / "d" / "sub").mkdir(parents=True)
     (tmp_path / "d" / "a.txt").write_text("x")
-    before = tracking.fingerprint(tmp_path / "d")
-    assert before == tracking.fingerprint(tmp_path / "d")
-    (tmp_path / "d" / "a.txt").write_text("y")
-    assert tracking.fingerprint(tmp_path / "d") != before
+    (tmp_path / "d" / "sub" / "b.txt").write_text("y")
+    (tmp_path / "f.txt").write_text("hello\n")
+    assert tracking.dvc_md5(tmp_path / "d") == "c0f61b7d3ba88476c1ea19e32af79e29.dir"
+    assert tracking.dvc_md5(tmp_path / "f.txt") == HELLO_MD5
+
+
+def _lock(root: Path, stages: dict) -> None:
+    (root / "dvc.lock").write_text(yaml.safe_dump({"schema": "2.0", "stages": stages}))
+
+
+def test_input_digest_prefers_upstream_outs_over_own_stale_deps(tmp_path: Path) -> None:
+    (tmp_path / "data" / "prep").mkdir(parents=True)
+    (tmp_path / "data" / "prep" / "x.npz").write_bytes(b"x")
+    (tmp_path / "data" / "prep" / "y.npz").write_bytes(b"y")
+    (tmp_path / "data" / "emb.npy").write_bytes(b"e")
+    (tmp_path / "data" / "extra.csv").write_text("hello\n")
+    _lock(tmp_path, {
+        "prep": {"outs": [{"path": "data/prep", "md5": "fresh.dir"}]},
+        "train@fam": {"deps": [{"path": "data/prep", "md5": "stale.dir"},
+                               {"path": "data/emb.npy", "md5": "emb"}]},
+        "train@other": {"deps": [{"path": "data/extra.csv", "md5": "not-this-stage"}]},
+    })
+    paths = [tmp_path / "data" / "prep" / "x.npz", tmp_path / "data" / "prep" / "y.npz",
+             tmp_path / "data" / "emb.npy", tmp_path / "data" / "extra.csv"]
+    datasets = tracking.input_datasets(paths, stage="train@fam", root=tmp_path)
+    assert [(d.name, d.digest, d.source.to_dict()) for d in datasets] == [
+        ("data/prep", "fresh.dir", {"uri": "data/prep"}),
+        ("data/emb.npy", "emb", {"uri": "data/emb.npy"}),
+        ("data/extra.csv", HELLO_MD5, {"uri": "data/extra.csv"}),
+    ]
+
+
+def test_input_outside_the_repo_is_named_by_its_absolute_path(tmp_path: Path) -> None:
+    (tmp_path / "repo").mkdir()
+    (tmp_path / "in.txt").write_text("hello\n")
+    (dataset,) = tracking.input_datasets([tmp_path / "in.txt"], stage="s", root=tmp_path / "repo")
+    assert (dataset.name, dataset.digest) == (str(tmp_path / "in.txt"), HELLO_MD5)
 
 
 def test_run_of_a_killed_process_is_marked_killed_by_the_next_run(store: str) -> None:
@@ -180,7 +227,7 @@ def test_run_of_a_killed_process_is_marked_killed_by_the_next_run(store: str) ->
         "import os, signal\n"
         "from stages.common import tracking\n"
         "with tracking.tracking_run(experiment='unit', run_name='fam', stage='train@fam',\n"
-        "                           params={}, dataset_fingerprint='x') as run:\n"
+        "                           params={}, inputs=[]) as run:\n"
         "    print(run.info.run_id, flush=True)\n"
         "    os.kill(os.getpid(), signal.SIGKILL)\n"
     )
