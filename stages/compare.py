@@ -18,11 +18,13 @@ Params: none.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from stages.common import tracking
@@ -33,6 +35,8 @@ from stages.common.io import atomic_write_text
 from stages.common.model_registry import check_record, read_record, register_champion
 from stages.common.paths import METRICS_DIR, MODELS_DIR, PLOTS_DIR
 from stages.common.plots import plot_comparison
+from stages.common.predictions import parse_predictions
+from stages.common.stats import accuracy_interval, correctness, mcnemar
 from stages.models.registry import CONFUSION, REFERENCES_FILE, Reference, load_references
 
 log = logging.getLogger(__name__)
@@ -45,6 +49,7 @@ RUN_FACT_KEYS = ("training_seconds", "param_count")
 # A family trained on the whole train set (the seed protocol) has no validation score: it is
 # listed, but cannot be chosen as champion.
 OPTIONAL_SENTIMENT_KEYS = (SELECTION_KEY,)
+BOOTSTRAP_SEED = 1337
 TRANSLATION_KEYS = ("exact_match", "char_accuracy", "loss")
 
 
@@ -86,6 +91,33 @@ def read_history(path: Path, target: str) -> pd.DataFrame:
     return history
 
 
+def read_predictions(path: Path, target: str) -> tuple[np.ndarray, np.ndarray]:
+    """A family's test labels and P(positive), or a ``CompareError`` naming the target."""
+    if not path.is_file():
+        raise CompareError(f"{path} is missing (run: dvc repro {target})")
+    return parse_predictions(path.read_bytes(), source=str(path))
+
+
+def accuracy_band(predictions: tuple[np.ndarray, np.ndarray]) -> dict[str, float]:
+    """The 95 % bootstrap interval of a family's test accuracy (``ci_low``, ``ci_high``)."""
+    low, high = accuracy_interval(*predictions, seed=BOOTSTRAP_SEED)
+    return {"ci_low": low, "ci_high": high}
+
+
+def mcnemar_table(predictions: dict[str, tuple[np.ndarray, np.ndarray]]) -> pd.DataFrame:
+    """McNemar's exact test for every pair of families on the same test reviews."""
+    correct = {family: correctness(*p) for family, p in predictions.items()}
+    rows = []
+    for a, b in itertools.combinations(correct, 2):
+        if len(correct[a]) != len(correct[b]):
+            raise CompareError(f"{a} and {b} were tested on different test sets")
+        test = mcnemar(correct[a], correct[b])
+        rows.append({"A": a, "B": b, "only A right": f"{test.only_a:,}",
+                     "only B right": f"{test.only_b:,}", "p-value": f"{test.pvalue:.2g}",
+                     "different at 0.05": "yes" if test.pvalue < 0.05 else "no"})
+    return pd.DataFrame(rows)
+
+
 def choose_champion(sentiment: dict[str, dict[str, float]]) -> str:
     """The family with the best validation accuracy (the first listed one on a tie).
 
@@ -110,6 +142,7 @@ def leaderboard(
             "rank": rank,
             "family": f"{family} (champion)" if family == champion else family,
             "accuracy": f"{m['accuracy']:.5f}",
+            "95 % CI": f"{m['ci_low']:.4f}-{m['ci_high']:.4f}",
             "F1": f"{m['f1']:.4f}",
             "ROC AUC": f"{m['roc_auc']:.4f}",
             **{key: f"{int(m[key]):,}" for key in CONFUSION},
@@ -167,8 +200,10 @@ def render_summary(
     translation: dict[str, dict[str, float]],
     refs: dict[str, dict[str, Reference]],
     champion: str,
+    pairs: pd.DataFrame,
 ) -> str:
-    """``metrics/summary.md``: leaderboard, champion, reference numbers, translators."""
+    """``metrics/summary.md``: leaderboard, champion, pairwise tests, reference numbers,
+    translators."""
     n_test = {int(sum(m[key] for key in CONFUSION)) for m in sentiment.values()}
     best_test = max(sentiment, key=lambda family: sentiment[family]["accuracy"])
     lines = [
@@ -195,6 +230,13 @@ def render_summary(
         "reviews, so validation accuracies tend to run above test accuracies."
         + ("" if sentiment[best_test]["accuracy"] == sentiment[champion]["accuracy"] else
            f" The best test accuracy is `{best_test}`'s."),
+        "",
+        "### Is the difference real? McNemar's exact test on the same test reviews",
+        "",
+        "`95 % CI` above is a seeded percentile bootstrap over the test reviews "
+        f"(seed {BOOTSTRAP_SEED}). Two families differ beyond noise when the p-value is below 0.05.",
+        "",
+        to_markdown(pairs, text_columns=("A", "B", "different at 0.05")),
         "",
         "### Reference numbers",
         "",
@@ -223,6 +265,7 @@ def run(
     metrics_dir: Path = METRICS_DIR,
     plots_dir: Path = PLOTS_DIR,
     models_dir: Path = MODELS_DIR,
+    predictions_dir: Path | None = None,
 ) -> dict[str, str]:
     """Read every family's results, write the summary and figure, register the champion.
 
@@ -231,6 +274,7 @@ def run(
     """
     from mlflow import MlflowClient
 
+    predictions_dir = predictions_dir or metrics_dir / "predictions"
     refs = load_references(references_path)
     sentiment = {family: read_metrics(metrics_dir / f"{family}.json", SENTIMENT_KEYS,
                                       f"train@{family}", OPTIONAL_SENTIMENT_KEYS)
@@ -241,6 +285,12 @@ def run(
                    for family in refs["translation"]}
     histories = {family: read_history(plots_dir / f"{family}_history.csv", f"train@{family}")
                  for family in refs["sentiment"]}
+    for family in refs["sentiment"]:
+        sentiment[family] |= accuracy_band(read_predictions(
+            predictions_dir / f"{family}.npz", f"train@{family}"))
+    pairs = mcnemar_table({family: read_predictions(predictions_dir / f"{family}.npz",
+                                                    f"train@{family}")
+                           for family in refs["sentiment"]})
     champion = choose_champion(sentiment)
     uri = tracking.tracking_uri()
     tracking.check_tracking(uri)
@@ -249,7 +299,7 @@ def run(
     with tracking.store_lock(uri):  # found before any output is written
         check_record(client, champion, record)
     atomic_write_text(metrics_dir / "summary.md",
-                      render_summary(sentiment, translation, refs, champion))
+                      render_summary(sentiment, translation, refs, champion, pairs))
     plot_comparison(sentiment, histories, translation, refs, plots_dir / "comparison.png")
     with tracking.store_lock(uri):  # one read-check-write of the alias at a time
         version = register_champion(client, champion, record, tags=selection_tags(

@@ -41,6 +41,7 @@ from stages.common.model_registry import RECORD_FILE
 from stages.common.params import Params
 from stages.common.paths import METRICS_DIR, MODELS_DIR, PLOTS_DIR, PREDICTIONS_DIR, PREPARED_DIR
 from stages.common.plots import plot_confusion
+from stages.common.predictions import save_predictions
 from stages.models import registry
 from stages.models.features import Features
 from stages.models.pyfunc import log_sentiment_model
@@ -146,10 +147,7 @@ def save_outputs(
              "mlflow_run_id": mlflow.active_run().info.run_id}
     save_model(family, result.model, features.encoder, facts, outputs.models_dir)
     atomic_write_json(outputs.metrics_dir / f"{family}.json", metrics)
-    with atomic_path(outputs.predictions_dir / f"{family}.npz") as tmp:
-        with open(tmp, "wb") as fh:  # a file object: np.savez would append ".npz" to a path
-            np.savez(fh, label=result.y_test.astype(np.int8),
-                     probability=np.asarray(result.p_test, dtype=np.float64))
+    save_predictions(outputs.predictions_dir / f"{family}.npz", result.y_test, result.p_test)
     with atomic_path(outputs.plots_dir / f"{family}_history.csv") as tmp:
         result.history.to_csv(tmp, index=False)
     png = outputs.plots_dir / f"{family}_confusion.png"

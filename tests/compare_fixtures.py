@@ -8,10 +8,12 @@ from typing import Any
 
 import mlflow
 import mlflow.sklearn
+import numpy as np
 import pandas as pd
 from sklearn.dummy import DummyClassifier
 
 from stages.common import tracking
+from stages.common.predictions import save_predictions
 
 SEED_CONFUSION = {"tn": 10780, "fp": 1720, "fn": 4456, "tp": 8044}
 # (tn, fp, fn, tp, best_val_accuracy, roc_auc, training_seconds, param_count) on 25,000 reviews.
@@ -54,6 +56,15 @@ def run_facts(family: str) -> dict[str, float]:
     return {"training_seconds": seconds, "param_count": float(params)}
 
 
+def write_predictions(target: Path, metrics: dict[str, Any]) -> None:
+    """Test predictions with exactly the confusion counts of ``metrics``."""
+    counts = [(0, 0.1, "tn"), (0, 0.9, "fp"), (1, 0.1, "fn"), (1, 0.9, "tp")]
+    label = np.concatenate([np.full(int(metrics[key]), y) for y, _, key in counts])
+    probability = np.concatenate([np.full(int(metrics[key]), p) for _, p, key in counts])
+    target.parent.mkdir(parents=True, exist_ok=True)
+    save_predictions(target, label, probability)
+
+
 def write_results(
     metrics_dir: Path, plots_dir: Path, models_dir: Path
 ) -> dict[str, dict[str, Any]]:
@@ -72,6 +83,7 @@ def write_results(
             "val_loss": [0.5] * epochs,
         })
         history.to_csv(plots_dir / f"{family}_history.csv", index=False)
+        write_predictions(metrics_dir / "predictions" / f"{family}.npz", metrics)
         (models_dir / family).mkdir(parents=True)
         (models_dir / family / "run.json").write_text(json.dumps(run_facts(family)))
         written[family] = metrics | run_facts(family)

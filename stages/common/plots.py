@@ -80,7 +80,10 @@ def _plot_accuracies(ax: Any, sentiment: dict, refs: dict[str, Any]) -> None:
     order = sorted(sentiment, key=lambda family: sentiment[family]["accuracy"])
     y = np.arange(len(order))
     test = [sentiment[f]["accuracy"] for f in order]
-    ax.barh(y, test, color="tab:blue", label="test")
+    errors = [[sentiment[f]["accuracy"] - sentiment[f]["ci_low"] for f in order],
+              [sentiment[f]["ci_high"] - sentiment[f]["accuracy"] for f in order]]
+    ax.barh(y, test, xerr=errors, color="tab:blue", ecolor="black", capsize=3,
+            label="test (95 % CI)")
     ax.plot([sentiment[f]["best_val_accuracy"] for f in order], y, "o", color="tab:orange",
             label="validation")
     ax.plot([refs[f].accuracy for f in order], y, "|", color="black", markersize=18,
