@@ -8,6 +8,7 @@ checking that none fails and every answer equals the offline pyfunc prediction (
 probability within 1e-6: float32 sums depend on the batch). Prints a markdown table. Usage::
 
     .venv/bin/python bench/serve.py [--model URI] [--rounds 50] [--requests 1000] [--clients 8]
+        [--reviews data/prepared/imdb/test.parquet]
 """
 
 from __future__ import annotations
@@ -148,11 +149,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=50)
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--reviews", type=Path, default=TEST_SPLIT, help="a parquet with 'text'")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     tracking_uri = os.environ.get("MLFLOW_TRACKING_URI", f"sqlite:///{REPO / 'mlflow.db'}")
     mlflow.set_tracking_uri(tracking_uri)
-    texts = pd.read_parquet(TEST_SPLIT)["text"].tolist()
+    texts = pd.read_parquet(args.reviews)["text"].tolist()
     pool = texts[: max(args.rounds * 64, args.requests)]
     model = mlflow.pyfunc.load_model(args.model)
     offline = model.predict(pd.DataFrame({"review": pool[: args.requests]}))
