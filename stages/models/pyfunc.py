@@ -7,7 +7,8 @@ the artifact ``family`` and the ``stages`` package as code, so ``mlflow.pyfunc.l
 Input: a DataFrame with a string column ``review``, or a list of strings. Output: a DataFrame
 with ``probability`` (P(positive), float) and ``label`` (``pos`` if probability >= 0.5, as in
 the test metrics). A missing column, a non-string value or an empty input raise an
-``MlflowException`` (INVALID_PARAMETER_VALUE: HTTP 400 from ``mlflow models serve``). A long
+``MlflowException`` (INVALID_PARAMETER_VALUE: HTTP 400 from ``mlflow models serve``; its JSON
+parser casts numbers and null to text, per the signature, before the model sees them). A long
 review is accepted: it is tokenized whole and truncated to the family's ``seq_len`` as in
 training (TF-IDF uses all of it); the server's request timeout is the only limit.
 """

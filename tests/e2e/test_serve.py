@@ -1,0 +1,150 @@
+"""``mlflow models serve`` of a raw-text model on 127.0.0.1: good requests get probabilities and
+labels, bad ones a 4xx with a message, and the server keeps serving."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+import requests
+import yaml
+
+from stages import train_classifier
+from stages.common.params import parse_params
+from stages.common.paths import PARAMS_FILE
+from tests.classifier_fixtures import TINY, write_prepared
+from tests.mlflow_server import _free_port, _stop_group
+
+pytestmark = pytest.mark.e2e
+
+FAMILY = "transformer"  # custom registered layers, as the real champion
+STARTUP_TIMEOUT_S = 180.0  # 20-40 s on a loaded 2-core machine
+REQUEST_TIMEOUT_S = 60.0
+REVIEWS = ["Great, superb acting. Loved it!", "Awful and boring.<br />I hated it."]
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """``(tracking URI, model URI)`` of the fixture family trained and logged in a temp store."""
+    root = tmp_path_factory.mktemp("serve")
+    prepared = write_prepared(root / "prepared")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    raw = yaml.safe_load(PARAMS_FILE.read_text(encoding="utf-8"))
+    raw["train"] = {FAMILY: TINY[FAMILY]}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", uri)
+        train_classifier.run(
+            parse_params(raw), FAMILY,
+            inputs=train_classifier.Inputs(prepared / "vectorized", prepared / "embeddings.npy",
+                                           prepared / "imdb"),
+            outputs=train_classifier.Outputs(root / "models", root / "metrics",
+                                             root / "metrics" / "plots"),
+        )
+    record = json.loads((root / "models" / FAMILY / "mlflow.json").read_text())
+    yield uri, record["model_uri"]
+
+
+@pytest.fixture(scope="module")
+def server(model: tuple[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The scoring server's base URL; started outside the repo, stopped in a finally."""
+    tracking_uri, model_uri = model
+    workdir = tmp_path_factory.mktemp("server")
+    url = f"http://127.0.0.1:{_free_port()}"
+    bin_dir = Path(sys.executable).parent  # mlflow runs ``uvicorn`` from PATH (an active venv)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env |= {"MLFLOW_TRACKING_URI": tracking_uri, "PATH": f"{bin_dir}{os.pathsep}{env['PATH']}"}
+    cmd = [str(bin_dir / "mlflow"), "models", "serve", "-m", model_uri,
+           "--env-manager", "local", "-h", "127.0.0.1", "-p", url.rsplit(":", 1)[1]]
+    log = workdir / "serve.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"mlflow models serve exited {proc.returncode}:\n{log.read_text()}")
+            try:
+                if requests.get(f"{url}/ping", timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"no /ping after {STARTUP_TIMEOUT_S} s:\n{log.read_text()}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        _stop_group(proc)
+
+
+def invoke(url: str, body: object) -> requests.Response:
+    data = body if isinstance(body, str) else json.dumps(body)
+    return requests.post(f"{url}/invocations", data=data, timeout=REQUEST_TIMEOUT_S,
+                         headers={"Content-Type": "application/json"})
+
+
+def offline(model: tuple[str, str], reviews: list[str]) -> pd.DataFrame:
+    mlflow.set_tracking_uri(model[0])
+    try:
+        return mlflow.pyfunc.load_model(model[1]).predict(pd.DataFrame({"review": reviews}))
+    finally:
+        mlflow.set_tracking_uri(None)
+
+
+def assert_answers(response: requests.Response, expected: pd.DataFrame) -> None:
+    assert response.status_code == 200, response.text
+    predictions = response.json()["predictions"]
+    assert [p["label"] for p in predictions] == expected["label"].tolist()
+    np.testing.assert_allclose([p["probability"] for p in predictions],
+                               expected["probability"], rtol=1e-6)
+
+
+def test_dataframe_split_and_inputs_bodies_get_probabilities_and_labels(
+    server: str, model: tuple[str, str]
+) -> None:
+    expected = offline(model, REVIEWS)
+    split = {"dataframe_split": {"columns": ["review"], "data": [[r] for r in REVIEWS]}}
+    assert_answers(invoke(server, split), expected)
+    assert_answers(invoke(server, {"inputs": REVIEWS}), expected)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("this is not json", "Invalid input"),
+        ({"dataframe_split": {"columns": ["text"], "data": [["good"]]}},
+         "input needs a string column 'review' (columns: text)"),
+        ({"inputs": []}, "missing inputs"),
+    ],
+)
+def test_bad_requests_get_a_4xx_with_a_message_and_the_server_keeps_serving(
+    server: str, model: tuple[str, str], body: object, message: str
+) -> None:
+    response = invoke(server, body)
+    assert 400 <= response.status_code < 500, response.text
+    assert message in response.json()["message"]
+    assert_answers(invoke(server, {"inputs": REVIEWS[:1]}), offline(model, REVIEWS[:1]))
+
+
+def test_json_numbers_and_null_are_parsed_as_their_text_by_the_server(
+    server: str, model: tuple[str, str]
+) -> None:
+    """MLflow's request parser casts values to the signature's string type before the model
+    sees them, null included (the Python API rejects non-strings: tests/stage/test_pyfunc.py)."""
+    expected = offline(model, ["1", "2.5", "None"])
+    assert_answers(invoke(server, {"inputs": [1, 2.5, None]}), expected)
+
+
+def test_a_one_megabyte_review_is_scored_truncated(server: str, model: tuple[str, str]) -> None:
+    """Documented result (stages/models/pyfunc.py): accepted, cut to the family's seq_len."""
+    review = ("superb w1 w2 " * 80_000)[:1_000_000]
+    assert_answers(invoke(server, {"inputs": [review]}), offline(model, [review]))
