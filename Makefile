@@ -36,6 +36,7 @@ lint: $(DEV)
 	$(BIN)/ruff check stages tests bench
 
 # The default store of the training stages (stages/common/tracking.py); runs logged with
-# MLFLOW_TRACKING_URI set live in that store instead.
+# MLFLOW_TRACKING_URI set live in that store instead. PYTHONWARNINGS (inherited by the server's
+# workers): MLflow's server imports a Starlette module Starlette has deprecated, a warning per worker.
 ui: $(RUNTIME)
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(abspath mlflow.db) --host 127.0.0.1 --port 5000
+	PYTHONWARNINGS="ignore:starlette.middleware.wsgi is deprecated" $(BIN)/mlflow ui --backend-store-uri sqlite:///$(abspath mlflow.db) --host 127.0.0.1 --port 5000

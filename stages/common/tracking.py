@@ -337,11 +337,38 @@ def epoch_metrics_callback() -> keras.callbacks.Callback:
 
 
 def log_keras_model(model: keras.Model, *, name: str = "model") -> None:
-    """Log ``model`` in the MLflow Keras flavor with the installed keras/tensorflow pinned.
+    """Log ``model`` in the MLflow Keras flavor with its signature and the installed keras and
+    TensorFlow pinned.
 
     Explicit requirements: MLflow's inference reloads the model in a subprocess (~12 s here).
+    TensorFlow is pinned under the distribution that provides it (``tensorflow_cpu`` on Linux
+    x86-64, ``tensorflow`` elsewhere). The signature comes from the model's symbolic tensors, so
+    variable dimensions (``None``, e.g. sequence lengths) stay variable (-1); inputs are named
+    only when there are several (pyfunc then feeds Keras a dict, else an array). No input example:
+    MLflow 3.17's Keras flavor writes it before creating the model directory (FileNotFoundError).
     """
-    import mlflow.keras
+    from importlib.metadata import packages_distributions
 
-    requirements = [f"{pkg}=={version(pkg)}" for pkg in ("keras", "tensorflow")]
-    mlflow.keras.log_model(model, name=name, pip_requirements=requirements)
+    import mlflow.keras
+    import numpy as np
+    from mlflow.models import ModelSignature
+    from mlflow.types import Schema, TensorSpec
+
+    tf_dist = packages_distributions()["tensorflow"][0]
+    requirements = [f"{pkg}=={version(pkg)}" for pkg in ("keras", tf_dist)]
+    named = len(model.inputs) > 1
+    inputs = Schema([
+        TensorSpec(np.dtype(t.dtype), tuple(-1 if d is None else d for d in t.shape),
+                   t.name if named else None)
+        for t in model.inputs
+    ])
+    outputs = Schema([
+        TensorSpec(np.dtype(t.dtype), tuple(-1 if d is None else d for d in t.shape))
+        for t in model.outputs
+    ])
+    mlflow.keras.log_model(
+        model,
+        name=name,
+        pip_requirements=requirements,
+        signature=ModelSignature(inputs=inputs, outputs=outputs),
+    )
