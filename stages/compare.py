@@ -234,7 +234,8 @@ def render_summary(
         "### Is the difference real? McNemar's exact test on the same test reviews",
         "",
         "`95 % CI` above is a seeded percentile bootstrap over the test reviews "
-        f"(seed {BOOTSTRAP_SEED}). Two families differ beyond noise when the p-value is below 0.05.",
+        f"(seed {BOOTSTRAP_SEED}). Two families differ beyond noise when the p-value is below "
+        "0.05.",
         "",
         to_markdown(pairs, text_columns=("A", "B", "different at 0.05")),
         "",
