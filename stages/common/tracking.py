@@ -17,7 +17,7 @@ import logging
 import os
 import socket
 from collections.abc import Iterator, Mapping, Sequence
-from importlib.metadata import version
+from importlib.metadata import packages_distributions, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
@@ -336,6 +336,14 @@ def epoch_metrics_callback() -> keras.callbacks.Callback:
     return keras.callbacks.LambdaCallback(on_epoch_end=log_epoch)
 
 
+def tensorflow_distribution() -> str:
+    """The installed distribution that provides ``tensorflow`` (``tensorflow_cpu`` on Linux
+    x86-64, ``tensorflow`` elsewhere)."""
+    names = packages_distributions().get("tensorflow", [])
+    found = [name for name in names if name.lower().startswith("tensorflow")]
+    return found[0] if found else "tensorflow"
+
+
 def log_keras_model(model: keras.Model, *, name: str = "model") -> None:
     """Log ``model`` in the MLflow Keras flavor with its signature and the installed keras and
     TensorFlow pinned.
@@ -347,15 +355,12 @@ def log_keras_model(model: keras.Model, *, name: str = "model") -> None:
     only when there are several (pyfunc then feeds Keras a dict, else an array). No input example:
     MLflow 3.17's Keras flavor writes it before creating the model directory (FileNotFoundError).
     """
-    from importlib.metadata import packages_distributions
-
     import mlflow.keras
     import numpy as np
     from mlflow.models import ModelSignature
     from mlflow.types import Schema, TensorSpec
 
-    tf_dist = packages_distributions()["tensorflow"][0]
-    requirements = [f"{pkg}=={version(pkg)}" for pkg in ("keras", tf_dist)]
+    requirements = [f"{pkg}=={version(pkg)}" for pkg in ("keras", tensorflow_distribution())]
     named = len(model.inputs) > 1
     inputs = Schema([
         TensorSpec(np.dtype(t.dtype), tuple(-1 if d is None else d for d in t.shape),

@@ -28,6 +28,7 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.types import ColSpec, Schema
 
 from stages.common.constants import THRESHOLD
+from stages.common.tracking import tensorflow_distribution
 
 COLUMN = "review"
 ARTIFACT = "family"
@@ -39,7 +40,7 @@ SIGNATURE = ModelSignature(
     outputs=Schema([ColSpec("double", "probability"), ColSpec("string", "label")]),
 )
 INPUT_EXAMPLE = pd.DataFrame({COLUMN: ["A wonderful, moving film.", "Dull and far too long."]})
-REQUIREMENTS = ("mlflow", "keras", "scikit-learn", "numpy", "pandas", "joblib", "cloudpickle")
+REQUIREMENTS = ("mlflow", "keras", "scikit-learn", "numpy", "pandas", "joblib")
 
 
 def _invalid(message: str) -> MlflowException:
@@ -97,14 +98,6 @@ class SentimentModel(mlflow.pyfunc.PythonModel):
         return predictions(self.text_model.predict_proba(reviews_of(model_input)))
 
 
-def tensorflow_distribution() -> str:
-    """The installed distribution that provides ``tensorflow`` (``tensorflow``,
-    ``tensorflow-cpu``...)."""
-    names = importlib.metadata.packages_distributions().get("tensorflow", [])
-    found = [name for name in names if name.startswith("tensorflow")]
-    return found[0] if found else "tensorflow"
-
-
 def pip_requirements() -> list[str]:
     """The packages the model needs, pinned to the installed versions."""
     names = (*REQUIREMENTS, tensorflow_distribution())
@@ -119,7 +112,7 @@ def log_sentiment_model(family_dir: Path, *, name: str = "model") -> Any:
     """
     return mlflow.pyfunc.log_model(
         name=name,
-        python_model=SentimentModel(),
+        python_model=str(Path(__file__).with_name("pyfunc_entry.py")),
         artifacts={ARTIFACT: str(family_dir)},
         code_paths=[str(STAGES_DIR)],
         signature=SIGNATURE,

@@ -123,12 +123,16 @@ def family_params(params: Params, family: str) -> Any:
     Raises:
         ParamsError: the family is unknown or not configured.
     """
-    section = spec(family).section
+    model, section = spec(family).params, spec(family).section
     configured = getattr(params, section)
     if family not in configured:
         have = ", ".join(configured) or "none"
         raise ParamsError(f"params: {section}.{family}: no such family (configured: {have})")
-    return configured[family]
+    cfg = configured[family]
+    if isinstance(cfg, model):
+        return cfg
+    # Params loaded without the family models (params.load_params) keep the raw mapping.
+    return params_file.from_dict(model, cfg, f"{section}.{family}")
 
 
 def family_models() -> dict[str, dict[str, type]]:

@@ -287,8 +287,8 @@ def test_main_fails_with_exit_code_1_and_logs(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(download, "run", _run_into(tmp_path / "raw"))
     assert download.main(["translate"]) == 1
     err = capsys.readouterr().err
-    expected = f"download translate failed: mirror file not found: {empty / 'translate.csv'} "
-    assert f"ERROR stages.download: {expected}" in err
+    expected = f"mirror file not found: {empty / 'translate.csv'} "
+    assert f"ERROR download_translate: {expected}" in err
     _assert_nothing_left(tmp_path / "raw" / "translate.csv")
 
 
