@@ -60,14 +60,10 @@ class TranslatorParams:
 
 
 @model
-class NeuralClassifierParams:
-    """Fields shared by the neural sentiment families (``train.<family>``)."""
+class KerasFitParams:
+    """How the shared loop (``stages/models/training.py``) trains a Keras sentiment family."""
 
     seed: Int
-    vocab_size: Annotated[Int, Field(ge=3)]  # top-k ids of vocab.tsv: pad, [UNK], >= 1 word
-    seq_len: PosInt
-    padding: Literal["pre", "post"]  # where the zeros go
-    truncating: Literal["pre", "post"]  # "pre" drops the start of long reviews, keeps the end
     epochs: PosInt
     batch_size: PosInt
     optimizer: Literal["adam", "rmsprop"]
@@ -75,13 +71,27 @@ class NeuralClassifierParams:
     lr_schedule: Literal["constant", "cosine"]  # cosine: decays to 0 over each fit phase
     patience: PosIntOrNull  # early stopping on val accuracy, best weights kept; null: final ones
     train_on_val: Bool  # also train on the val split, validate on nothing (needs patience: null)
+    # after early stopping on val, retrain from scratch on train + val for the best epoch count
+    refit: Bool
     strategy: Literal["default", "mirrored"]  # mirrored: one replica per GPU, else CPU device
 
     @model_validator(mode="after")
-    def _val_split_for_early_stopping(self) -> NeuralClassifierParams:
+    def _val_split_for_early_stopping(self) -> KerasFitParams:
         ok = not (self.train_on_val and self.patience is not None)
         require(ok, "train_on_val", "early stopping needs the val split: set patience: null")
+        ok = not self.refit or (self.patience is not None and not self.train_on_val)
+        require(ok, "refit", "needs early stopping on the val split (patience, no train_on_val)")
         return self
+
+
+@model
+class NeuralClassifierParams(KerasFitParams):
+    """A token-id family: the vectorize stage's ids, clipped, padded and truncated."""
+
+    vocab_size: Annotated[Int, Field(ge=3)]  # top-k ids of vocab.tsv: pad, [UNK], >= 1 word
+    seq_len: PosInt
+    padding: Literal["pre", "post"]  # where the zeros go
+    truncating: Literal["pre", "post"]  # "pre" drops the start of long reviews, keeps the end
 
 
 @model

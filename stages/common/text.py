@@ -22,6 +22,8 @@ PAD_TOKEN = ""
 UNK_TOKEN = "[UNK]"
 PAD_ID = 0
 UNK_ID = 1
+# Standardized text is whitespace-separated words: the token pattern of its vectorizers.
+TOKEN_PATTERN = r"\S+"
 # Keras' own "lower_and_strip_punctuation" character class, so tokens match the Keras default.
 _PUNCTUATION = r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']'
 # IMDB reviews carry HTML line breaks: "<br />", "<br/>", "<br>".

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from stages.common.text import load_split, read_vocab, standardize_texts
-from stages.models.textmodel import TextEncoder, TokenIdEncoder
+from stages.models.textmodel import StandardizingEncoder, TokenIdEncoder
 
 SPLITS = ("train", "val", "test")
 
@@ -62,4 +62,4 @@ def text_features(cfg: Any, inputs: Mapping[str, Path]) -> Features:
         frame = pd.read_parquet(inputs["imdb"] / f"{split}.parquet")
         labels = frame["label"].to_numpy(dtype=np.int32)
         data[split] = (standardize_texts(frame["text"].tolist()), labels)
-    return Features(data, TextEncoder())
+    return Features(data, StandardizingEncoder())

@@ -67,14 +67,19 @@ class TokenIdEncoder:
         return x
 
 
-class TextEncoder:
-    """Reviews -> standardized reviews (a scikit-learn pipeline vectorizes them itself)."""
+class StandardizingEncoder:
+    """Reviews -> the pipeline's standardized text, then ``inner.transform`` of it if given
+    (n-gram features); a scikit-learn pipeline with its own vectorizer needs no ``inner``."""
 
-    def transform(self, texts: list[str]) -> list[str]:
-        """The pipeline's one text standard applied to each review."""
+    def __init__(self, inner: Any = None) -> None:
+        self.inner = inner
+
+    def transform(self, texts: list[str]) -> Any:
+        """The standardized reviews, or ``inner``'s features of them."""
         from stages.common.text import standardize_texts
 
-        return standardize_texts(texts)
+        standardized = standardize_texts(texts)
+        return standardized if self.inner is None else self.inner.transform(standardized)
 
 
 @dataclass

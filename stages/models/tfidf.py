@@ -8,10 +8,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
 from stages.common.params import TfidfLogregParams
-from stages.common.text import standardize_texts  # noqa: F401  (merge shim, removed below)
-
-# Texts arrive standardized (``standardize_texts``): tokens are the whitespace-separated words.
-TOKEN_PATTERN = r"\S+"
+from stages.common.text import TOKEN_PATTERN, standardize_texts  # noqa: F401  (merge shim, removed below)
 
 
 def build_tfidf_logreg(cfg: TfidfLogregParams) -> Pipeline:

@@ -7,6 +7,7 @@ train + val and keeps the final weights. The test split is never seen here.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 import time
@@ -163,13 +164,29 @@ def build_model(builder: Any, cfg: Any, build_kwargs: Mapping[str, Any]) -> tupl
         return builder(cfg, **build_kwargs), strategy
 
 
+def refit_params(cfg: Any, epochs: int) -> Any:
+    """``cfg`` for retraining on train + val for ``epochs`` epochs, keeping the final weights."""
+    return dataclasses.replace(cfg, epochs=epochs, patience=None, train_on_val=True, refit=False)
+
+
 def train_keras(builder: Any, cfg: Any, data: Mapping[str, tuple], build_kwargs: dict) -> Fitted:
-    """Build and train a Keras family on ``data``; facts: parameters, epochs, best epoch."""
+    """Build and train a Keras family on ``data``; facts: parameters, epochs, best epoch.
+
+    With ``refit`` the family is trained twice: with early stopping on val (its validation
+    score and curves), then from scratch, same seed, on train + val for the best epoch count.
+    """
     model, strategy = build_model(builder, cfg, build_kwargs)
     replicas = strategy.num_replicas_in_sync
     log.info("strategy %s, num_replicas_in_sync %d", cfg.strategy, replicas)
     with strategy.scope():  # variables, optimizer and every (re)compile belong to the strategy
         history, keep, seconds = fit_neural(model, cfg, data)
+    if cfg.refit:
+        final = refit_params(cfg, keep.best_epoch + 1)
+        log.info("refit on train + val for %d epochs, the best on val", final.epochs)
+        keras.utils.set_random_seed(cfg.seed)
+        model, strategy = build_model(builder, final, build_kwargs)
+        with strategy.scope():
+            seconds += fit_neural(model, final, data)[2]
     facts = {
         "param_count": float(model.count_params()),
         "epochs_run": float(len(history)),
@@ -179,6 +196,8 @@ def train_keras(builder: Any, cfg: Any, data: Mapping[str, tuple], build_kwargs:
     }
     if not cfg.train_on_val:
         facts["best_val_accuracy"] = keep.best
+    if cfg.refit:
+        facts["refit_epochs"] = float(keep.best_epoch + 1)
     return Fitted(model, history, seconds, facts)
 
 
