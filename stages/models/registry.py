@@ -28,7 +28,7 @@ from stages.common.params import (
     TranslatorParams,
 )
 from stages.common.paths import PARAMS_FILE, REPO_ROOT
-from stages.models import classifiers, seq2seq, tfidf
+from stages.models import classifiers, nbsvm, seq2seq, tfidf
 from stages.models.features import Features, text_features, token_features
 
 Kind = Literal["keras_sentiment", "sklearn_sentiment", "translator"]
@@ -85,6 +85,9 @@ FAMILIES: dict[str, FamilySpec] = {
     "transformer": FamilySpec(
         "keras_sentiment", TransformerParams, classifiers.build_transformer, ("vectorized",),
         token_features,
+    ),
+    "nbsvm": FamilySpec(
+        "keras_sentiment", nbsvm.NbsvmParams, nbsvm.build_nbsvm, ("imdb",), nbsvm.ngram_features
     ),
     "tfidf_logreg": FamilySpec(
         "sklearn_sentiment", TfidfLogregParams, tfidf.build_tfidf_logreg, ("imdb",),

@@ -1,0 +1,193 @@
+"""The ``nbsvm`` family: a one-layer neural NBSVM over binarized word n-grams.
+
+The model (Wang & Manning 2012; the embedding-bag form of amaiya/keras-nbsvm) scores a review
+as ``sigmoid(b + sum_i r_i * w_i)`` over the distinct n-grams ``i`` present in it, where ``r``
+holds the Naive Bayes log-count ratios of the train split (fixed weights) and ``w`` is learned.
+``NgramFeatures`` turns standardized texts (``stages.common.text.standardize_texts``) into the
+model's input: int32 n-gram ids ``[batch, max_len]``, 1-based, 0 = padding. Vocabulary and ratios
+come from the train split only, whatever the model is then trained on.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import keras
+import numpy as np
+import scipy.sparse as sp
+from keras import layers, ops
+from sklearn.feature_extraction.text import CountVectorizer
+
+from stages.common.config import PosFloat, PosInt, model
+from stages.common.constants import KERAS_PACKAGE
+from stages.common.params import KerasFitParams
+from stages.common.text import TOKEN_PATTERN
+from stages.models.features import SPLITS, Features, text_features
+from stages.models.textmodel import StandardizingEncoder
+
+log = logging.getLogger(__name__)
+
+INPUT_NAME = "ngram_ids"
+OUTPUT_NAME = "sentiment"
+CHUNK = 5000  # reviews vectorized at a time by ``NgramFeatures.transform``
+
+
+@model
+class NbsvmParams(KerasFitParams):
+    """``train.nbsvm``: binarized n-gram features, NB smoothing, and the shared Keras recipe."""
+
+    ngram_max: PosInt  # word n-grams 1..ngram_max
+    min_df: PosInt  # n-grams in fewer training reviews are dropped
+    alpha: PosFloat  # additive smoothing of the NB counts
+    max_len: PosInt  # n-gram ids per review; beyond it the smallest |r| are dropped
+
+
+def nb_ratios(x: sp.csr_matrix, labels: np.ndarray, alpha: float) -> np.ndarray:
+    """NB log-count ratios ``log((p/|p|_1) / (q/|q|_1))`` of binarized features ``x``.
+
+    Args:
+        x: Binarized document-term matrix ``[docs, features]``.
+        labels: 0/1 labels of the rows of ``x``.
+        alpha: Additive smoothing of the per-class feature counts.
+
+    Returns:
+        float32 ``[features]``; positive values lean positive.
+    """
+    labels = np.asarray(labels)
+    p = np.asarray(x[labels == 1].sum(axis=0)).ravel() + alpha
+    q = np.asarray(x[labels == 0].sum(axis=0)).ravel() + alpha
+    return (np.log(p / p.sum()) - np.log(q / q.sum())).astype(np.float32)
+
+
+class NgramFeatures:
+    """Binarized word n-gram ids with NB ratios fitted on the train split; joblib-picklable.
+
+    Args:
+        ngram_max: Largest n-gram order.
+        min_df: Minimum number of training reviews an n-gram must occur in.
+        alpha: NB smoothing.
+        max_len: Most ids per review; longer reviews keep their ``max_len`` largest ``|r|``.
+    """
+
+    def __init__(self, *, ngram_max: int, min_df: int, alpha: float, max_len: int) -> None:
+        self.vectorizer = CountVectorizer(
+            binary=True,
+            token_pattern=TOKEN_PATTERN,
+            lowercase=False,
+            ngram_range=(1, ngram_max),
+            min_df=min_df,
+            dtype=np.float32,
+        )
+        self.alpha = alpha
+        self.max_len = max_len
+        self.ratios: np.ndarray | None = None
+
+    @classmethod
+    def from_params(cls, cfg: NbsvmParams) -> NgramFeatures:
+        return cls(
+            ngram_max=cfg.ngram_max, min_df=cfg.min_df, alpha=cfg.alpha, max_len=cfg.max_len
+        )
+
+    @property
+    def vocab_size(self) -> int:
+        """Number of n-gram features (ids run 1..vocab_size)."""
+        return len(self._fitted_ratios())
+
+    def fit(self, texts: list[str], labels: np.ndarray) -> NgramFeatures:
+        """Learn the vocabulary and the NB ratios from the train split's texts and labels."""
+        self.fit_transform(texts, labels)
+        return self
+
+    def fit_transform(self, texts: list[str], labels: np.ndarray) -> np.ndarray:
+        """``fit`` then ``transform`` of the train split, vectorizing it once."""
+        x = self.vectorizer.fit_transform(texts).tocsr()
+        self.ratios = nb_ratios(x, labels, self.alpha)
+        log.info("nbsvm features: %d n-grams from %d reviews", x.shape[1], x.shape[0])
+        return self._ids(x)
+
+    def transform(self, texts: list[str]) -> np.ndarray:
+        """int32 ids ``[len(texts), max_len]``: each review's by decreasing ``|r|``, 0-padded."""
+        # Chunks bound the peak memory of the sparse intermediate (the test split is 25k reviews).
+        parts = [
+            self._ids(self.vectorizer.transform(texts[i : i + CHUNK]).tocsr())
+            for i in range(0, len(texts), CHUNK)
+        ]
+        return np.concatenate(parts) if parts else np.zeros((0, self.max_len), np.int32)
+
+    def _fitted_ratios(self) -> np.ndarray:
+        if self.ratios is None:
+            raise RuntimeError("NgramFeatures is not fitted: call fit(train_texts, labels)")
+        return self.ratios
+
+    def _ids(self, x: sp.csr_matrix) -> np.ndarray:
+        ratios = self._fitted_ratios()
+        lens = np.diff(x.indptr)
+        rows = np.repeat(np.arange(x.shape[0]), lens)
+        # Within each row, most informative first (ties by id), so truncation drops the weakest.
+        cols = x.indices[np.lexsort((x.indices, -np.abs(ratios[x.indices]), rows))]
+        pos = np.arange(x.nnz) - np.repeat(x.indptr[:-1], lens)
+        keep = pos < self.max_len
+        out = np.zeros((x.shape[0], self.max_len), dtype=np.int32)
+        out[rows[keep], pos[keep]] = cols[keep] + 1
+        return out
+
+
+@keras.saving.register_keras_serializable(package=KERAS_PACKAGE)
+class NbLogit(layers.Layer):
+    """``b + sum over ids of r[id] * w[id]``: fixed NB ratios ``r`` times learned weights ``w``.
+
+    Row 0 of ``r`` is 0, so padding ids contribute nothing. ``r`` is a non-trainable weight,
+    saved with the model; set it with ``set_ratios`` after building.
+
+    Args:
+        vocab_size: Number of n-gram features (ids 1..vocab_size).
+    """
+
+    def __init__(self, vocab_size: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.vocab_size = vocab_size
+
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
+        rows = (self.vocab_size + 1,)
+        self.r = self.add_weight(shape=rows, initializer="zeros", trainable=False, name="r")
+        self.w = self.add_weight(shape=rows, initializer="zeros", name="w")
+        self.b = self.add_weight(shape=(1,), initializer="zeros", name="b")
+
+    def set_ratios(self, ratios: np.ndarray) -> None:
+        """Write the NB ratios of features 1..vocab_size (row 0, padding, stays 0)."""
+        self.r.assign(np.concatenate([[0.0], np.asarray(ratios)]).astype("float32"))
+
+    def call(self, ids: Any) -> Any:
+        terms = ops.take(self.r, ids) * ops.take(self.w, ids)
+        return ops.sum(terms, axis=-1, keepdims=True) + self.b
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "vocab_size": self.vocab_size}
+
+
+def build_nbsvm(cfg: NbsvmParams, *, ratios: np.ndarray) -> keras.Model:
+    """Uncompiled model ``ngram_ids`` (int32 ``[batch, length]``) -> ``sentiment`` P(positive)
+    ``[batch, 1]``; ``ratios`` are the train split's NB ratios (``NgramFeatures.ratios``).
+
+    ``cfg`` has no architecture keys (the model is one linear layer); it keeps the builders'
+    common signature.
+    """
+    ids = keras.Input(shape=(None,), dtype="int32", name=INPUT_NAME)
+    nb = NbLogit(len(ratios), name="nb_logit")
+    logit = nb(ids)
+    nb.set_ratios(ratios)
+    out = layers.Activation("sigmoid", name=OUTPUT_NAME)(logit)
+    return keras.Model(ids, out, name="nbsvm")
+
+
+def ngram_features(cfg: NbsvmParams, inputs: dict) -> Features:
+    """N-gram ids of every split from the features fitted on the train split (vocabulary and NB
+    ratios from train only, even when the model is refitted on train + val)."""
+    texts = text_features(cfg, inputs).data
+    features = NgramFeatures.from_params(cfg)
+    data = {"train": (features.fit_transform(*texts["train"]), texts["train"][1])}
+    for split in SPLITS[1:]:
+        log.info("nbsvm features: transforming the %s split", split)
+        data[split] = (features.transform(texts[split][0]), texts[split][1])
+    return Features(data, StandardizingEncoder(features), {"ratios": features.ratios})
