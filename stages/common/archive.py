@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import logging
 import re
 import stat
 import tarfile
+import time
 import zipfile
 import zlib
 from collections import Counter
@@ -28,6 +30,8 @@ IMDB_CLASSES = ("train/pos", "train/neg", "test/pos", "test/neg")
 _REVIEW = re.compile(r"(train|test)/(pos|neg)/[^/]+\.txt")
 _CHUNK = 1 << 20
 
+
+log = logging.getLogger(__name__)
 
 class ArchiveError(StageError):
     """An archive is truncated, corrupt, or lacks the expected content."""
@@ -78,18 +82,24 @@ def iter_imdb_reviews(tar_path: Path) -> Iterator[tuple[str, bytes]]:
         ArchiveError: the gzip or tar data is truncated or corrupt.
     """
     tar_path = Path(tar_path)
+    log.info("scanning %s", tar_path)
+    start, members, reviews = time.perf_counter(), 0, 0
     with open(tar_path, "rb") as raw:
         try:
             with gzip.GzipFile(fileobj=raw, mode="rb") as gz:
                 with tarfile.open(fileobj=gz, mode="r|") as tar:
                     for member in tar:
                         check_tar_member(tar_path, member)
+                        members += 1
                         rel = member.name.removeprefix(IMDB_ROOT)
                         if member.name.startswith(IMDB_ROOT) and _REVIEW.fullmatch(rel):
+                            reviews += 1
                             yield rel, tar.extractfile(member).read()
                 _drain(gz)
         except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
             raise ArchiveError(f"{tar_path}: truncated or corrupt tar.gz: {exc}") from exc
+    log.info("scanned %s: %d members, %d reviews in %.1f s", tar_path.name, members, reviews,
+             time.perf_counter() - start)
 
 
 def imdb_fingerprint(reviews: Iterable[tuple[str, bytes]]) -> str:
