@@ -1,4 +1,5 @@
-"""Pure builders of the sentiment families: ``build_<family>(cfg, *, vocab_size, embeddings)``.
+"""The Keras sentiment families: their params models (``train.<family>``) and pure builders
+``build_<family>(cfg, *, vocab_size, embeddings)``.
 
 Each returns an uncompiled functional model with input ``token_ids`` (int32 ``[batch, seq_len]``,
 0 = padding) and output ``sentiment``: P(positive) of shape ``[batch, 1]``, except
@@ -7,24 +8,79 @@ Each returns an uncompiled functional model with input ``token_ids`` (int32 ``[b
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import keras
 import numpy as np
 from keras import layers
+from pydantic import Field, model_validator
 
-from stages.common.params import (
-    GloveBilstmParams,
-    LstmParams,
-    NeuralClassifierParams,
-    TransformerParams,
-    TransformerSeedParams,
-)
+from stages.common.config import Float, Int, PosInt, check, model, require
+from stages.common.params import NeuralClassifierParams
 from stages.models.layers import HashedBigramEmbedding, PositionalEmbedding, TransformerEncoder
 
 INPUT_NAME = "token_ids"
 OUTPUT_NAME = "sentiment"
 GLOVE_LAYER = "glove"
+
+Dropout = Annotated[Float, check(lambda v: 0 <= v < 1, "must be in [0, 1)")]
+Buckets = Annotated[Int, Field(ge=0)]  # hashed bigram embeddings added to the tokens' (0: off)
+
+
+@model
+class TransformerSeedParams(NeuralClassifierParams):
+    """The seed transformer: token + learned position embedding, one BatchNorm encoder block."""
+
+    embed_dim: PosInt
+    num_heads: PosInt
+    key_dim: PosInt
+    ff_dim: PosInt
+
+
+@model
+class LstmParams(NeuralClassifierParams):
+    """Embedding -> LSTM -> Dense sigmoid."""
+
+    embed_dim: PosInt
+    units: PosInt
+    pooling: Literal["last", "max"]  # last LSTM state, or max over all its outputs
+    dropout: Dropout
+    bigram_buckets: Buckets
+
+
+@model
+class GloveBilstmParams(NeuralClassifierParams):
+    """GloVe Embedding (data/prepared/embeddings.npy) -> Bidirectional LSTM -> Dense sigmoid."""
+
+    units: PosInt
+    pooling: Literal["last", "max"]  # last LSTM states, or max over all outputs
+    dropout: Dropout
+    frozen_epochs: Int  # warm-up epochs with GloVe frozen, then fine-tuned (counted in epochs)
+
+    @model_validator(mode="after")
+    def _frozen_within_epochs(self) -> GloveBilstmParams:
+        frozen = self.frozen_epochs
+        ok = 0 <= frozen <= self.epochs
+        require(ok, "frozen_epochs", f"must be in [0, epochs], got {frozen}")
+        return self
+
+
+@model
+class TransformerParams(NeuralClassifierParams):
+    """PositionalEmbedding -> TransformerEncoder (LayerNorm) -> pooling -> Dense sigmoid."""
+
+    embed_dim: PosInt
+    num_heads: PosInt
+    ff_dim: PosInt
+    position: Literal["learned", "sinusoidal", "none"]
+    dropout: Dropout
+    bigram_buckets: Buckets
+
+    @model_validator(mode="after")
+    def _heads_divide_embed_dim(self) -> TransformerParams:
+        dim, heads = self.embed_dim, self.num_heads
+        require(dim % heads == 0, "embed_dim", f"{dim} is not a multiple of num_heads={heads}")
+        return self
 
 
 def _input(cfg: NeuralClassifierParams) -> keras.KerasTensor:

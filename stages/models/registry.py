@@ -17,19 +17,18 @@ import yaml
 
 from stages.common import params as params_file
 from stages.common.errors import StageError
-from stages.common.params import (
-    GloveBilstmParams,
-    LstmParams,
-    Params,
-    ParamsError,
-    TfidfLogregParams,
-    TransformerParams,
-    TransformerSeedParams,
-    TranslatorParams,
-)
+from stages.common.params import Params, ParamsError
 from stages.common.paths import PARAMS_FILE, REPO_ROOT
 from stages.models import classifiers, seq2seq, tfidf
+from stages.models.classifiers import (
+    GloveBilstmParams,
+    LstmParams,
+    TransformerParams,
+    TransformerSeedParams,
+)
 from stages.models.features import Features, text_features, token_features
+from stages.models.seq2seq import TranslatorParams
+from stages.models.tfidf import TfidfLogregParams
 
 Kind = Literal["keras_sentiment", "sklearn_sentiment", "translator"]
 SENTIMENT_KINDS = ("keras_sentiment", "sklearn_sentiment")

@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from stages.common import params as params_file
-from stages.common.params import LstmParams, ParamsError
+from stages.common.params import ParamsError
+from stages.models.classifiers import LstmParams
 from stages.models.registry import load_params, parse_params
 from tests.conftest import REPO_ROOT
 
