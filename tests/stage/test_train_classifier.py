@@ -18,7 +18,7 @@ from stages import train_classifier
 from stages.common.metrics import compute_metrics
 from stages.common.params import ParamsError
 from stages.common.paths import PARAMS_FILE
-from stages.common.text import load_split
+from stages.common.text import load_split, standardize_texts
 from stages.common.tracking import TrackingError
 from stages.models.classifiers import positive_probability
 from stages.models.registry import parse_params
@@ -178,8 +178,6 @@ def test_tfidf_logreg_metrics_match_its_saved_pipeline(
     prepared: Path, tmp_path: Path, store: str
 ) -> None:
     import joblib
-
-    from stages.models.tfidf import standardize_texts
 
     metrics = run("tfidf_logreg", prepared, tmp_path)
     assert check_metrics_file(tmp_path / "metrics" / "tfidf_logreg.json")["accuracy"] >= 0.9
