@@ -2,8 +2,9 @@
 
 Training, prediction, params validation, compare and the tests read this table; no other code
 tests a family by name or by params class. Adding a family: its params section in params.yaml,
-its entries in dvc.yaml (``vars: families``, compare deps, plots), its reference in
-stages/references.yaml, a builder module with an entry here, and its tests.
+its entries in dvc.yaml (``vars: sentiment``, compare deps, plots), its reference in
+stages/references.yaml, a builder module (its params model and builder) with an entry here, and
+its own tests; tests/unit/test_registry.py checks that these name the same families.
 """
 
 from __future__ import annotations
