@@ -210,7 +210,8 @@ def test_changing_one_family_param_reruns_and_diffs_only_that_family(
     source, env = reproduced
     repo = tmp_path / "repo"
     shutil.copytree(source, repo, symlinks=True)  # the module's copy stays as reproduced
-    env = {**env, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+    # The copy's own store (repo/mlflow.db, copied): compare needs the champion's run, which
+    # need not be the retrained family's.
     path = repo / "params.yaml"
     params = yaml.safe_load(path.read_text(encoding="utf-8"))
     params["train"]["lstm"]["seed"] += 1
