@@ -1,14 +1,15 @@
 """Training throughput: the stage's input pipeline against a bare ``model.fit(x, y)``.
 
-Builds the family's model (params.yaml ``train.<family>``) twice with the same seed and trains
-each on the real ``data/prepared/vectorized/train.npz`` for a few epochs, taking turns epoch by
-epoch: one fed the stage's way (``train_classifier.make_dataset``: shuffled index batches, fixed
-prefetch), one fed numpy arrays straight to ``model.fit`` (Keras' own adapter). Epoch 1
+Builds the family's model (params.yaml ``train.<family>``) twice with the same seed, as the
+stage builds it (its registry entry's builder and features, ``stages.models.training``), and
+trains each on the real prepared train split for a few epochs, taking turns epoch by epoch: one
+fed the stage's way (``training.make_dataset``: shuffled index batches, fixed prefetch), one fed
+numpy arrays straight to ``model.fit`` (Keras' own adapter). Epoch 1
 (tracing) is excluded; the table shows every epoch and, as ``timeit`` does, the fastest of the
 others: on this shared virtual machine epochs of either feed alternate between two speeds, so
 the slow ones measure the machine, not the feed. Usage::
 
-    .venv/bin/python bench/bare_keras.py --family lstm [--epochs 5] [--rows 8000]
+    .venv/bin/python bench/bare_keras.py --family lstm [--epochs 5] [--rows 8000] [--prepared DIR]
 """
 
 from __future__ import annotations
@@ -26,32 +27,36 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from stages.common.params import load_params  # noqa: E402
 from stages.common.paths import PREPARED_DIR  # noqa: E402
-from stages.common.text import load_split, read_vocab  # noqa: E402
-from stages.models.classifiers import BUILDERS, compile_model  # noqa: E402
-from stages.train_classifier import make_dataset  # noqa: E402
+from stages.models import registry  # noqa: E402
+from stages.models.training import (  # noqa: E402
+    build_model,
+    compile_model,  # noqa: E402
+    make_dataset,
+)
+from stages.train_classifier import Inputs  # noqa: E402
 
 log = logging.getLogger("bench")
 FEEDS = ("stage make_dataset", "bare fit(x, y)")
 
 
-def build(family: str, cfg, steps: int) -> keras.Model:
-    """The family's compiled model, seeded as the stage seeds it."""
+def build(family: str, cfg, build_kwargs: dict, steps: int) -> keras.Model:
+    """The family's compiled model, built and seeded as the stage builds and seeds it."""
     keras.utils.set_random_seed(cfg.seed)
-    embeddings = np.load(PREPARED_DIR / "embeddings.npy") if family == "glove_bilstm" else None
-    vocab_size = min(cfg.vocab_size, len(read_vocab(PREPARED_DIR / "vectorized" / "vocab.tsv")))
-    model = BUILDERS[family](cfg, vocab_size=vocab_size, embeddings=embeddings)
-    return compile_model(model, cfg, decay_steps=steps)
+    model, strategy = build_model(registry.spec(family).builder, cfg, build_kwargs)
+    with strategy.scope():
+        return compile_model(model, cfg, decay_steps=steps)
 
 
-def epoch_seconds(family: str, cfg, x: np.ndarray, y: np.ndarray, epochs: int) -> dict:
+def epoch_seconds(
+    family: str, cfg, build_kwargs: dict, x: np.ndarray, y: np.ndarray, epochs: int
+) -> dict:
     """Per-epoch seconds of each feed, the two trained in turn one epoch at a time.
 
     Interleaved so that a slow spell of the (shared, virtual) machine hits both feeds alike.
     """
     steps = epochs * -(-len(x) // cfg.batch_size)
-    stage, bare = build(family, cfg, steps), build(family, cfg, steps)
+    stage, bare = (build(family, cfg, build_kwargs, steps) for _ in FEEDS)
     data = make_dataset(x, y, batch_size=cfg.batch_size, seed=cfg.seed)
     fits = {
         FEEDS[0]: lambda e: stage.fit(
@@ -72,24 +77,25 @@ def epoch_seconds(family: str, cfg, x: np.ndarray, y: np.ndarray, epochs: int) -
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--family", required=True, choices=sorted(BUILDERS))
+    parser.add_argument("--family", required=True, choices=registry.names("keras_sentiment"))
     parser.add_argument("--epochs", type=int, default=5, help="epoch 1 is excluded (>= 2)")
     parser.add_argument("--rows", type=int, default=0, help="train rows used (0: all)")
+    parser.add_argument("--prepared", type=Path, default=PREPARED_DIR,
+                        help=f"prepared data directory (default {PREPARED_DIR})")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     tf.config.experimental.enable_op_determinism()  # as the stage: the same kernels both ways
-    cfg = load_params().train[args.family]
-    x, y = load_split(
-        PREPARED_DIR / "vectorized" / "train.npz",
-        vocab_size=cfg.vocab_size,
-        seq_len=cfg.seq_len,
-        padding=cfg.padding,
-        truncating=cfg.truncating,
-    )
+    spec = registry.spec(args.family)
+    cfg = registry.family_params(registry.load_params(), args.family)
+    prepared = args.prepared
+    inputs = Inputs(prepared / "vectorized", prepared / "embeddings.npy", prepared / "imdb")
+    features = spec.features(cfg, inputs.of(spec))
+    x, y = features.data["train"]
     if args.rows:
         x, y = x[: args.rows], y[: args.rows]
     rows = []
-    for name, seconds in epoch_seconds(args.family, cfg, x, y, args.epochs).items():
+    timed = epoch_seconds(args.family, cfg, features.build_kwargs, x, y, args.epochs)
+    for name, seconds in timed.items():
         best = min(seconds[1:])
         rows.append((name, seconds, best, len(x) / best))
     log.info("%s: %d rows, batch %d", args.family, len(x), cfg.batch_size)

@@ -26,8 +26,8 @@ import numpy as np
 from dvc.exceptions import PathMissingError
 from dvc.scm import RevError
 
+from stages.common.cli import stage_main
 from stages.common.errors import StageError
-from stages.common.logs import setup_logging
 from stages.common.predictions import parse_predictions, predictions_path
 from stages.common.stats import (
     McNemarResult,
@@ -151,23 +151,22 @@ def report_lines(result: Comparison) -> list[str]:
     ]
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("family", help="sentiment family, e.g. lstm")
     parser.add_argument("--a", default="HEAD", help="baseline revision (default HEAD)")
     parser.add_argument("--b", default=WORKSPACE, help="compared revision (default workspace)")
     parser.add_argument("--repo", type=Path, default=Path.cwd(), help="repo root (default .)")
-    args = parser.parse_args(argv)
-    setup_logging()
-    try:
-        result = compare_revisions(args.family, a=args.a, b=args.b, repo=args.repo)
-    except StageError as exc:
-        log.error("%s", exc)
-        return 1
+
+
+def _run(args: argparse.Namespace) -> None:
+    result = compare_revisions(args.family, a=args.a, b=args.b, repo=args.repo)
     for line in report_lines(result):
         log.info("%s", line)
-    return 0
 
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m stages.significance``."""
+    return stage_main("significance", _run, argv, doc=__doc__, arguments=_arguments)
 
 if __name__ == "__main__":
     raise SystemExit(main())

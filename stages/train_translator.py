@@ -32,10 +32,15 @@ from stages.common.charvocab import END, PAD, CharVocab, romanize
 from stages.common.cli import family_argument, stage_main
 from stages.common.constants import TRANSLATION_EXPERIMENT
 from stages.common.io import atomic_path, atomic_write_json
-from stages.common.params import Params, TranslatorParams
+from stages.common.params import Params
 from stages.common.paths import METRICS_DIR, MODELS_DIR, PLOTS_DIR, PREPARED_DIR
 from stages.models import registry
-from stages.models.seq2seq import compile_model, greedy_decode, inference_models
+from stages.models.seq2seq import (
+    TranslatorParams,
+    compile_model,
+    greedy_decode,
+    inference_models,
+)
 
 matplotlib.use("Agg")
 from matplotlib import pyplot as plt  # noqa: E402  (after selecting the headless backend)

@@ -1,4 +1,5 @@
-"""Metrics files, histories and MLflow runs of every family, as the training stages write them."""
+"""Metrics files, histories, MLflow runs and a references file of a fixed set of families, as
+the training stages write them: the registry's families may change, these do not."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import mlflow
 import mlflow.sklearn
 import numpy as np
 import pandas as pd
+import yaml
 from sklearn.dummy import DummyClassifier
 
 from stages.common import tracking
@@ -29,6 +31,33 @@ TRANSLATION = {
     "seq2seq": {"exact_match": 1.0, "char_accuracy": 1.0, "loss": 0.00257},
     "seq2seq_attention": {"exact_match": 0.990909, "char_accuracy": 0.99686, "loss": 0.0123},
 }
+# The references.yaml of exactly these families: (source, anchor, accuracy).
+REFERENCES = {
+    "sentiment": {
+        "transformer_seed": ("seed transformer classifier (num_words 10000, maxlen 80, 10 epochs)",
+                             "0.75296", 0.75296),
+        "lstm": ("course slides, LSTM on IMDB (beat the seed)", ">= 0.87", 0.87),
+        "glove_bilstm": ("DLwP ch. 11, frozen GloVe 100d + BiLSTM(32), seq 600", "~ 0.87", 0.87),
+        "transformer": ("DLwP ch. 11, transformer encoder (embed 256), seq 600",
+                        "0.875 (no positions) / 0.883 (positions)", 0.883),
+        "tfidf_logreg": ("scikit-learn TF-IDF uni+bigrams + LogisticRegression (the bar for "
+                         "neural families)", "0.89-0.90", 0.89),
+    },
+    "translation": {
+        "seq2seq": ("course slides, char seq2seq LSTM 128", "110/110 exact", 1.0),
+        "seq2seq_attention": ("course slides, + dot attention", "110/110 exact", 1.0),
+    },
+}
+
+
+def write_references(path: Path) -> Path:
+    """``REFERENCES`` as a references.yaml; ``transformer_seed`` with the seed's confusion."""
+    raw = {task: {family: {"source": source, "anchor": anchor, "accuracy": accuracy}
+                  for family, (source, anchor, accuracy) in refs.items()}
+           for task, refs in REFERENCES.items()}
+    raw["sentiment"]["transformer_seed"]["confusion"] = SEED_CONFUSION
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    return path
 
 
 def sentiment_metrics(family: str) -> dict[str, Any]:
@@ -68,7 +97,8 @@ def write_predictions(target: Path, metrics: dict[str, Any]) -> None:
 def write_results(
     metrics_dir: Path, plots_dir: Path, models_dir: Path
 ) -> dict[str, dict[str, Any]]:
-    """Write every family's metrics file and each sentiment family's history CSV and run facts."""
+    """Write each fixture family's metrics file, and each sentiment family's history CSV,
+    predictions and run facts."""
     plots_dir.mkdir(parents=True, exist_ok=True)
     written = {}
     for family in SENTIMENT:

@@ -1,8 +1,9 @@
-"""Shared fixtures: the repo root, the offline mirror, and an autouse Keras-free seed."""
+"""Shared fixtures: the repo root, a random generator, the offline mirror, an MLflow store."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -23,3 +24,16 @@ def shared_mirror() -> Path:
     if not (path / "translate.csv").is_file():
         pytest.skip(f"offline mirror not found at {path}")
     return path
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A temporary sqlite MLflow store, for the stages (``MLFLOW_TRACKING_URI``) and for runs a
+    test logs itself (mlflow's global URI, reset afterwards)."""
+    import mlflow  # only the tests that use a store pay for the import
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    mlflow.set_tracking_uri(uri)
+    yield uri
+    mlflow.set_tracking_uri(None)

@@ -1,5 +1,9 @@
-"""Typed view of ``params.yaml``: a frozen pydantic dataclass per section and family, validated
-before any stage works; errors name the key: ``params: train.lstm.units: must be > 0, got 0``."""
+"""Typed view of ``params.yaml``: a frozen pydantic dataclass per section, validated before any
+stage works; errors name the key: ``params: train.lstm.units: must be > 0, got 0``.
+
+Each family's params model lives beside its builder (``stages/models/``); ``parse_params`` gets
+them from ``stages.models.registry``. The shared base of the neural sentiment families and the
+field types several families use are here."""
 
 from __future__ import annotations
 
@@ -17,8 +21,6 @@ from stages.common.errors import StageError
 from stages.common.paths import PARAMS_FILE
 
 PosIntOrNull = Annotated[Int, check(lambda v: v >= 1, "must be >= 1 or null")] | None
-Dropout = Annotated[Float, check(lambda v: 0 <= v < 1, "must be in [0, 1)")]
-Buckets = Annotated[Int, Field(ge=0)]  # hashed bigram embeddings added to the tokens' (0: off)
 
 
 class ParamsError(StageError):
@@ -47,16 +49,6 @@ class EmbeddingsParams:
     oov: Literal["zero", "random"]
 
 
-@model
-class TranslatorParams:
-    """A char-level EN->KO translator family (``translate.<family>``)."""
-
-    seed: Int
-    embedding_dim: PosInt
-    units: PosInt
-    epochs: PosInt
-    batch_size: PosInt
-    learning_rate: PosFloat
 
 
 @model
@@ -92,75 +84,6 @@ class NeuralClassifierParams(KerasFitParams):
     seq_len: PosInt
     padding: Literal["pre", "post"]  # where the zeros go
     truncating: Literal["pre", "post"]  # "pre" drops the start of long reviews, keeps the end
-
-
-@model
-class TransformerSeedParams(NeuralClassifierParams):
-    """The seed transformer: token + learned position embedding, one BatchNorm encoder block."""
-
-    embed_dim: PosInt
-    num_heads: PosInt
-    key_dim: PosInt
-    ff_dim: PosInt
-
-
-@model
-class LstmParams(NeuralClassifierParams):
-    """Embedding -> LSTM -> Dense sigmoid."""
-
-    embed_dim: PosInt
-    units: PosInt
-    pooling: Literal["last", "max"]  # last LSTM state, or max over all its outputs
-    dropout: Dropout
-    bigram_buckets: Buckets
-
-
-@model
-class GloveBilstmParams(NeuralClassifierParams):
-    """GloVe Embedding (data/prepared/embeddings.npy) -> Bidirectional LSTM -> Dense sigmoid."""
-
-    units: PosInt
-    pooling: Literal["last", "max"]  # last LSTM states, or max over all outputs
-    dropout: Dropout
-    frozen_epochs: Int  # warm-up epochs with GloVe frozen, then fine-tuned (counted in epochs)
-
-    @model_validator(mode="after")
-    def _frozen_within_epochs(self) -> GloveBilstmParams:
-        frozen = self.frozen_epochs
-        ok = 0 <= frozen <= self.epochs
-        require(ok, "frozen_epochs", f"must be in [0, epochs], got {frozen}")
-        return self
-
-
-@model
-class TransformerParams(NeuralClassifierParams):
-    """PositionalEmbedding -> TransformerEncoder (LayerNorm) -> pooling -> Dense sigmoid."""
-
-    embed_dim: PosInt
-    num_heads: PosInt
-    ff_dim: PosInt
-    position: Literal["learned", "sinusoidal", "none"]
-    dropout: Dropout
-    bigram_buckets: Buckets
-
-    @model_validator(mode="after")
-    def _heads_divide_embed_dim(self) -> TransformerParams:
-        dim, heads = self.embed_dim, self.num_heads
-        require(dim % heads == 0, "embed_dim", f"{dim} is not a multiple of num_heads={heads}")
-        return self
-
-
-@model
-class TfidfLogregParams:
-    """TfidfVectorizer (word n-grams) + LogisticRegression on the prepared review texts."""
-
-    seed: Int
-    ngram_max: PosInt  # n-grams 1..ngram_max
-    min_df: PosInt
-    max_features: PosIntOrNull  # null: every n-gram seen in >= min_df training reviews
-    sublinear_tf: Bool
-    C: PosFloat
-    max_iter: PosInt
 
 
 Families = Mapping[str, Mapping[str, type]]

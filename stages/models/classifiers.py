@@ -1,4 +1,5 @@
-"""Pure builders of the sentiment families: ``build_<family>(cfg, *, vocab_size, embeddings)``.
+"""The Keras sentiment families: their params models (``train.<family>``) and pure builders
+``build_<family>(cfg, *, vocab_size, embeddings)``.
 
 Each returns an uncompiled functional model with input ``token_ids`` (int32 ``[batch, seq_len]``,
 0 = padding) and output ``sentiment``: P(positive) of shape ``[batch, 1]``, except
@@ -7,24 +8,79 @@ Each returns an uncompiled functional model with input ``token_ids`` (int32 ``[b
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Literal
 
 import keras
 import numpy as np
 from keras import layers
+from pydantic import Field, model_validator
 
-from stages.common.params import (
-    GloveBilstmParams,
-    LstmParams,
-    NeuralClassifierParams,
-    TransformerParams,
-    TransformerSeedParams,
-)
+from stages.common.config import Float, Int, PosInt, check, model, require
+from stages.common.params import NeuralClassifierParams
 from stages.models.layers import HashedBigramEmbedding, PositionalEmbedding, TransformerEncoder
 
 INPUT_NAME = "token_ids"
 OUTPUT_NAME = "sentiment"
 GLOVE_LAYER = "glove"
+
+Dropout = Annotated[Float, check(lambda v: 0 <= v < 1, "must be in [0, 1)")]
+Buckets = Annotated[Int, Field(ge=0)]  # hashed bigram embeddings added to the tokens' (0: off)
+
+
+@model
+class TransformerSeedParams(NeuralClassifierParams):
+    """The seed transformer: token + learned position embedding, one BatchNorm encoder block."""
+
+    embed_dim: PosInt
+    num_heads: PosInt
+    key_dim: PosInt
+    ff_dim: PosInt
+
+
+@model
+class LstmParams(NeuralClassifierParams):
+    """Embedding -> LSTM -> Dense sigmoid."""
+
+    embed_dim: PosInt
+    units: PosInt
+    pooling: Literal["last", "max"]  # last LSTM state, or max over all its outputs
+    dropout: Dropout
+    bigram_buckets: Buckets
+
+
+@model
+class GloveBilstmParams(NeuralClassifierParams):
+    """GloVe Embedding (data/prepared/embeddings.npy) -> Bidirectional LSTM -> Dense sigmoid."""
+
+    units: PosInt
+    pooling: Literal["last", "max"]  # last LSTM states, or max over all outputs
+    dropout: Dropout
+    frozen_epochs: Int  # warm-up epochs with GloVe frozen, then fine-tuned (counted in epochs)
+
+    @model_validator(mode="after")
+    def _frozen_within_epochs(self) -> GloveBilstmParams:
+        frozen = self.frozen_epochs
+        ok = 0 <= frozen <= self.epochs
+        require(ok, "frozen_epochs", f"must be in [0, epochs], got {frozen}")
+        return self
+
+
+@model
+class TransformerParams(NeuralClassifierParams):
+    """PositionalEmbedding -> TransformerEncoder (LayerNorm) -> pooling -> Dense sigmoid."""
+
+    embed_dim: PosInt
+    num_heads: PosInt
+    ff_dim: PosInt
+    position: Literal["learned", "sinusoidal", "none"]
+    dropout: Dropout
+    bigram_buckets: Buckets
+
+    @model_validator(mode="after")
+    def _heads_divide_embed_dim(self) -> TransformerParams:
+        dim, heads = self.embed_dim, self.num_heads
+        require(dim % heads == 0, "embed_dim", f"{dim} is not a multiple of num_heads={heads}")
+        return self
 
 
 def _input(cfg: NeuralClassifierParams) -> keras.KerasTensor:
@@ -124,37 +180,6 @@ def build_transformer(
     )(x)
     x = layers.GlobalAveragePooling1D(name="pool")(x)
     return keras.Model(inputs, _sigmoid_head(x, cfg.dropout), name="transformer")
-
-
-def make_optimizer(
-    cfg: NeuralClassifierParams, *, decay_steps: int | None = None
-) -> keras.optimizers.Optimizer:
-    """The optimizer named by ``cfg.optimizer`` at ``cfg.learning_rate``.
-
-    With ``lr_schedule: cosine`` the rate decays to 0 over ``decay_steps`` optimizer steps.
-    """
-    classes: dict[str, Any] = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop}
-    rate: Any = cfg.learning_rate
-    if cfg.lr_schedule == "cosine":
-        if not decay_steps:
-            raise ValueError("lr_schedule cosine needs the number of decay steps")
-        rate = keras.optimizers.schedules.CosineDecay(cfg.learning_rate, decay_steps)
-    return classes[cfg.optimizer](learning_rate=rate)
-
-
-def compile_model(
-    model: keras.Model, cfg: NeuralClassifierParams, *, decay_steps: int | None = None
-) -> keras.Model:
-    """Compile with the family's optimizer; sparse CE for a softmax head, BCE for a sigmoid."""
-    softmax = model.output_shape[-1] > 1
-    model.compile(
-        optimizer=make_optimizer(cfg, decay_steps=decay_steps),
-        loss="sparse_categorical_crossentropy" if softmax else "binary_crossentropy",
-        metrics=["accuracy"],
-        # Keras disables XLA under op determinism (enabled for every run) anyway.
-        jit_compile=False,
-    )
-    return model
 
 
 def positive_probability(predictions: np.ndarray) -> np.ndarray:

@@ -2,8 +2,9 @@
 
 Training, prediction, params validation, compare and the tests read this table; no other code
 tests a family by name or by params class. Adding a family: its params section in params.yaml,
-its entries in dvc.yaml (``vars: families``, compare deps, plots), its reference in
-stages/references.yaml, a builder module with an entry here, and its tests.
+its entries in dvc.yaml (``vars: sentiment``, compare deps, plots), its reference in
+stages/references.yaml, a builder module (its params model and builder) with an entry here, and
+its own tests; tests/unit/test_registry.py checks that these name the same families.
 """
 
 from __future__ import annotations
@@ -17,19 +18,18 @@ import yaml
 
 from stages.common import params as params_file
 from stages.common.errors import StageError
-from stages.common.params import (
-    GloveBilstmParams,
-    LstmParams,
-    Params,
-    ParamsError,
-    TfidfLogregParams,
-    TransformerParams,
-    TransformerSeedParams,
-    TranslatorParams,
-)
+from stages.common.params import Params, ParamsError
 from stages.common.paths import PARAMS_FILE, REPO_ROOT
 from stages.models import classifiers, nbsvm, seq2seq, tfidf
+from stages.models.classifiers import (
+    GloveBilstmParams,
+    LstmParams,
+    TransformerParams,
+    TransformerSeedParams,
+)
 from stages.models.features import Features, text_features, token_features
+from stages.models.seq2seq import TranslatorParams
+from stages.models.tfidf import TfidfLogregParams
 
 Kind = Literal["keras_sentiment", "sklearn_sentiment", "translator"]
 SENTIMENT_KINDS = ("keras_sentiment", "sklearn_sentiment")

@@ -12,10 +12,22 @@ import numpy as np
 from keras import layers
 
 from stages.common.charvocab import END, PAD, START
-from stages.common.params import TranslatorParams
+from stages.common.config import Int, PosFloat, PosInt, model
 
 ENCODER_TOKENS = "encoder_tokens"
 DECODER_TOKENS = "decoder_tokens"
+
+
+@model
+class TranslatorParams:
+    """A char-level EN->KO translator family (``translate.<family>``)."""
+
+    seed: Int
+    embedding_dim: PosInt
+    units: PosInt
+    epochs: PosInt
+    batch_size: PosInt
+    learning_rate: PosFloat
 
 
 def _build(cfg: TranslatorParams, vocab_size: int, *, attention: bool) -> keras.Model:

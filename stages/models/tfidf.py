@@ -7,8 +7,22 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
-from stages.common.params import TfidfLogregParams
-from stages.common.text import TOKEN_PATTERN, standardize_texts  # noqa: F401  (merge shim, removed below)
+from stages.common.config import Bool, Int, PosFloat, PosInt, model
+from stages.common.params import PosIntOrNull
+from stages.common.text import TOKEN_PATTERN
+
+
+@model
+class TfidfLogregParams:
+    """TfidfVectorizer (word n-grams) + LogisticRegression on the prepared review texts."""
+
+    seed: Int
+    ngram_max: PosInt  # n-grams 1..ngram_max
+    min_df: PosInt
+    max_features: PosIntOrNull  # null: every n-gram seen in >= min_df training reviews
+    sublinear_tf: Bool
+    C: PosFloat
+    max_iter: PosInt
 
 
 def build_tfidf_logreg(cfg: TfidfLogregParams) -> Pipeline:

@@ -22,7 +22,8 @@ import tensorflow as tf
 
 from stages.common import tracking
 from stages.common.constants import PREDICT_BATCH
-from stages.models.classifiers import GLOVE_LAYER, compile_model, positive_probability
+from stages.common.params import KerasFitParams
+from stages.models.classifiers import GLOVE_LAYER, positive_probability
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,37 @@ class Fitted:
     history: pd.DataFrame
     seconds: float
     facts: dict[str, float]
+
+
+def make_optimizer(
+    cfg: KerasFitParams, *, decay_steps: int | None = None
+) -> keras.optimizers.Optimizer:
+    """The optimizer named by ``cfg.optimizer`` at ``cfg.learning_rate``.
+
+    With ``lr_schedule: cosine`` the rate decays to 0 over ``decay_steps`` optimizer steps.
+    """
+    classes: dict[str, Any] = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop}
+    rate: Any = cfg.learning_rate
+    if cfg.lr_schedule == "cosine":
+        if not decay_steps:
+            raise ValueError("lr_schedule cosine needs the number of decay steps")
+        rate = keras.optimizers.schedules.CosineDecay(cfg.learning_rate, decay_steps)
+    return classes[cfg.optimizer](learning_rate=rate)
+
+
+def compile_model(
+    model: keras.Model, cfg: KerasFitParams, *, decay_steps: int | None = None
+) -> keras.Model:
+    """Compile with the family's optimizer; sparse CE for a softmax head, BCE for a sigmoid."""
+    softmax = model.output_shape[-1] > 1
+    model.compile(
+        optimizer=make_optimizer(cfg, decay_steps=decay_steps),
+        loss="sparse_categorical_crossentropy" if softmax else "binary_crossentropy",
+        metrics=["accuracy"],
+        # Keras disables XLA under op determinism (enabled for every run) anyway.
+        jit_compile=False,
+    )
+    return model
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:

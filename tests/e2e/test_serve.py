@@ -19,9 +19,9 @@ import requests
 import yaml
 
 from stages import train_classifier
-from stages.common.params import parse_params
 from stages.common.paths import PARAMS_FILE
-from tests.classifier_fixtures import TINY, write_prepared
+from stages.models.registry import parse_params
+from tests.classifier_fixtures import tiny_params, write_prepared
 from tests.mlflow_server import _free_port, _stop_group
 
 pytestmark = pytest.mark.e2e
@@ -39,7 +39,7 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]
     prepared = write_prepared(root / "prepared")
     uri = f"sqlite:///{root / 'mlflow.db'}"
     raw = yaml.safe_load(PARAMS_FILE.read_text(encoding="utf-8"))
-    raw["train"] = {FAMILY: TINY[FAMILY]}
+    raw["train"] = {FAMILY: tiny_params(FAMILY, position="sinusoidal", dropout=0.1)}
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MLFLOW_TRACKING_URI", uri)
         train_classifier.run(

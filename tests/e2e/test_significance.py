@@ -73,11 +73,19 @@ def repo(tmp_path_factory) -> Path:
     return root
 
 
-def _messages(capsys) -> list[str]:
-    """The messages main() logged to stderr, without the time/level/module prefix."""
-    marker = "stages.significance: "
+def _logged(capsys, marker: str) -> list[str]:
     err = capsys.readouterr().err.splitlines()
     return [line.split(marker, 1)[1] for line in err if marker in line]
+
+
+def _messages(capsys) -> list[str]:
+    """The report main() logged to stderr, without the time/level/module prefix."""
+    return _logged(capsys, " INFO stages.significance: ")
+
+
+def _errors(capsys) -> list[str]:
+    """The one-line errors the stage entry point logged to stderr."""
+    return _logged(capsys, " ERROR significance: ")
 
 
 def test_commits_significant(repo, capsys):
@@ -131,7 +139,7 @@ def test_experiment_name_resolves(repo, capsys):
 )
 def test_errors_are_one_line(repo, capsys, argv, message):
     assert main([*argv, "--repo", str(repo)]) == 1
-    assert _messages(capsys) == [message]
+    assert _errors(capsys) == [message]
 
 
 def test_missing_in_workspace_and_different_test_sets(tmp_path, repo, capsys):
@@ -144,7 +152,7 @@ def test_missing_in_workspace_and_different_test_sets(tmp_path, repo, capsys):
     labels[:3] = 1 - labels[:3]
     (root / PATH).write_bytes(predictions_bytes(labels, np.zeros(N)))
     assert main(["demo", "--repo", str(root)]) == 1
-    assert _messages(capsys) == [
+    assert _errors(capsys) == [
         "metrics/predictions/other.npz does not exist at revision 'HEAD'",
         "metrics/predictions/demo.npz: different test sets, 1000 reviews at 'HEAD' and 999 at "
         "'workspace'",
@@ -163,4 +171,4 @@ def test_module_entry_point(repo):
         text=True,
     )
     assert proc.returncode == 0, proc.stderr
-    assert proc.stderr.rstrip().endswith("significant at 0.05: HEAD is more accurate")
+    assert ": significant at 0.05: HEAD is more accurate\n" in proc.stderr

@@ -4,24 +4,21 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
 import pytest
-import yaml
 from mlflow import MlflowClient
 from PIL import Image
 
 from stages import compare
 from stages.common.model_registry import RegistryError
-from stages.common.paths import REPO_ROOT
 from stages.models import registry
 from tests.compare_fixtures import (
-    SENTIMENT,
-    TRANSLATION,
+    REFERENCES,
     log_training_run,
     sentiment_metrics,
+    write_references,
     write_results,
 )
 
@@ -47,14 +44,6 @@ SEED_REFERENCE = (
 )
 
 
-@pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A temporary sqlite store, for the stage (env) and for the fixture runs (mlflow global)."""
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    mlflow.set_tracking_uri(uri)
-    yield uri
-    mlflow.set_tracking_uri(None)
 
 
 @pytest.fixture
@@ -66,7 +55,8 @@ def results(tmp_path: Path) -> tuple[Path, Path, Path]:
 
 
 def run(results: tuple[Path, Path, Path]) -> dict[str, str]:
-    return compare.run(metrics_dir=results[0], plots_dir=results[1],
+    references = write_references(results[0].parent / "references.yaml")
+    return compare.run(references_path=references, metrics_dir=results[0], plots_dir=results[1],
                        models_dir=models_dir(results))
 
 
@@ -194,17 +184,14 @@ def test_family_without_validation_score_is_listed_but_never_champion() -> None:
         compare.choose_champion({"a": metrics["a"]})
 
 
-def test_references_cover_the_families_and_the_compare_deps() -> None:
-    refs = registry.load_references()
-    assert list(refs["sentiment"]) == registry.sentiment_families() == list(SENTIMENT)
-    assert list(refs["translation"]) == registry.translator_families() == list(TRANSLATION)
+def test_the_fixture_references_load_as_written(tmp_path: Path) -> None:
+    refs = registry.load_references(write_references(tmp_path / "references.yaml"))
+    assert {task: list(task_refs) for task, task_refs in refs.items()} == {
+        task: list(task_refs) for task, task_refs in REFERENCES.items()}
     assert refs["sentiment"]["transformer_seed"].confusion == {
         "tn": 10780, "fp": 1720, "fn": 4456, "tp": 8044,
     }
-    stage = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())["stages"]["compare"]
-    expected = {f"metrics/{family}.json" for task in refs.values() for family in task}
-    expected |= {f"metrics/plots/{family}_history.csv" for family in refs["sentiment"]}
-    assert expected | {"stages/references.yaml"} <= set(stage["deps"])
+    assert refs["sentiment"]["lstm"] == registry.Reference(*REFERENCES["sentiment"]["lstm"])
 
 
 @pytest.mark.parametrize(

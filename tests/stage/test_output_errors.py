@@ -7,37 +7,56 @@ from pathlib import Path
 
 import pytest
 
-from stages import download, embeddings, prepare_imdb, tokenize_translate, vectorize
+from stages import (
+    compare,
+    download,
+    embeddings,
+    prepare_imdb,
+    tokenize_translate,
+    train_classifier,
+    train_translator,
+    vectorize,
+)
 from stages.common.io import OutputError
 from stages.common.sources import TranslateSource
+from stages.models import registry
 from tests.translate_fixtures import write_translate_csv
 
+# Every stage, by the name its entry point logs under: (module, argv).
 MAINS = {
-    "download": (download, ["translate"], "download translate failed: "),
-    "prepare_imdb": (prepare_imdb, [], ""),
-    "vectorize": (vectorize, [], ""),
-    "embeddings": (embeddings, [], ""),
-    "tokenize_translate": (tokenize_translate, [], ""),
+    **{f"download_{dataset}": (download, [dataset]) for dataset in download.DATASETS},
+    "prepare_imdb": (prepare_imdb, []),
+    "vectorize": (vectorize, []),
+    "embeddings": (embeddings, []),
+    "tokenize_translate": (tokenize_translate, []),
+    **{f"train@{family}": (train_classifier, ["--family", family])
+       for family in registry.sentiment_families()},
+    **{f"train_translator@{family}": (train_translator, ["--family", family])
+       for family in registry.translator_families()},
+    "compare": (compare, []),
 }
+# What a stage's main reads before calling run: stubbed, so the error comes from run.
+LOADERS = ("load_params", "load_sources")
 
 
-@pytest.mark.parametrize("stage", sorted(MAINS))
+@pytest.mark.parametrize("stage", MAINS)
 def test_main_reports_output_error_and_returns_1(
     stage: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    module, argv, prefix = MAINS[stage]
+    module, argv = MAINS[stage]
     message = "cannot write /data/out.npy: [Errno 28] No space left on device"
 
     def full_disk(*args: object, **kwargs: object) -> None:
         raise OutputError(message)
 
     monkeypatch.setattr(module, "run", full_disk)
-    if hasattr(module, "load_params"):
-        monkeypatch.setattr(module, "load_params", lambda: None)
-    monkeypatch.setattr(download, "load_sources", lambda: None)
+    for owner in (module, registry):
+        for loader in (name for name in LOADERS if hasattr(owner, name)):
+            monkeypatch.setattr(owner, loader, lambda: None)
     assert module.main(argv) == 1
     err = capsys.readouterr().err
-    assert f"ERROR stages.{stage}: {prefix}{message}\n" in err
+    errors = [line.split(" ERROR ", 1)[1] for line in err.splitlines() if " ERROR " in line]
+    assert errors == [f"{stage}: {message}"]
     assert "Traceback" not in err
 
 
@@ -52,7 +71,7 @@ def test_tokenize_translate_output_under_a_regular_file(
     monkeypatch.setattr(tokenize_translate, "run", run)
     assert tokenize_translate.main([]) == 1
     assert (
-        f"ERROR stages.tokenize_translate: cannot write {out_dir}: {tmp_path / 'prepared'} is not "
+        f"ERROR tokenize_translate: cannot write {out_dir}: {tmp_path / 'prepared'} is not "
         "a directory\n" in capsys.readouterr().err
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["prepared", "raw"]

@@ -21,21 +21,22 @@ from mlflow import MlflowClient
 
 from stages import predict, train_classifier
 from stages.common import model_registry
+from stages.common.constants import PREDICT_BATCH
 from stages.common.metrics import compute_metrics
 from stages.common.params import Params
 from stages.common.paths import PARAMS_FILE
 from stages.common.text import load_split
 from stages.models.classifiers import positive_probability
 from stages.models.registry import parse_params
-from tests.classifier_fixtures import TINY, write_prepared
+from tests.classifier_fixtures import tiny_params, write_prepared
 from tests.conftest import REPO_ROOT
 
 FAMILIES = ("lstm", "tfidf_logreg")
 
 
-def tiny_params() -> Params:
+def all_params() -> Params:
     raw = yaml.safe_load(PARAMS_FILE.read_text(encoding="utf-8"))
-    raw["train"] = {family: TINY[family] for family in FAMILIES}
+    raw["train"] = {family: tiny_params(family) for family in FAMILIES}
     return parse_params(raw)
 
 
@@ -51,7 +52,7 @@ class Trained:
 
     def train(self, family: str) -> None:
         train_classifier.run(
-            tiny_params(),
+            all_params(),
             family,
             inputs=train_classifier.Inputs(self.prepared / "vectorized",
                                            self.prepared / "embeddings.npy",
@@ -114,7 +115,7 @@ def test_a_handful_of_reviews_get_the_models_test_probabilities(
 
     model = keras.models.load_model(trained.models / "lstm" / "model.keras", compile=False)
     expected = positive_probability(
-        model.predict(x_test, batch_size=train_classifier.PREDICT_BATCH, verbose=0)
+        model.predict(x_test, batch_size=PREDICT_BATCH, verbose=0)
     )[picks]
     assert cli(trained, "--family", "lstm", "--format", "json", *texts) == 0
     records = json.loads(capsys.readouterr().out)

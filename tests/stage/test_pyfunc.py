@@ -21,14 +21,16 @@ from mlflow.exceptions import MlflowException
 
 from stages import train_classifier
 from stages.common.metrics import compute_metrics
-from stages.common.params import Params, parse_params
+from stages.common.params import Params
 from stages.common.paths import PARAMS_FILE
 from stages.models.pyfunc import log_sentiment_model, reviews_of
-from tests.classifier_fixtures import FILLER, TINY, write_prepared
+from stages.models.registry import parse_params
+from tests.classifier_fixtures import FILLER, tiny_params, write_prepared
 from tests.conftest import REPO_ROOT
 
 # transformer: custom registered layers (sinusoidal positions, hashed bigram buckets).
 FAMILIES = ("transformer", "tfidf_logreg")
+VARIANTS = {"transformer": {"position": "sinusoidal", "dropout": 0.1}}
 CONFUSION_KEYS = ("accuracy", "tn", "fp", "fn", "tp")
 SCORE_SCRIPT = """
 import json, sys
@@ -44,9 +46,9 @@ json.dump({"probability": frame["probability"].tolist(), "label": frame["label"]
 """
 
 
-def tiny_params() -> Params:
+def all_params() -> Params:
     raw = yaml.safe_load(PARAMS_FILE.read_text(encoding="utf-8"))
-    raw["train"] = {family: TINY[family] for family in FAMILIES}
+    raw["train"] = {f: tiny_params(f, **VARIANTS.get(f, {})) for f in FAMILIES}
     return parse_params(raw)
 
 
@@ -63,7 +65,7 @@ class Trained:
 
     def train(self, family: str) -> None:
         train_classifier.run(
-            tiny_params(),
+            all_params(),
             family,
             inputs=train_classifier.Inputs(self.prepared / "vectorized",
                                            self.prepared / "embeddings.npy",
@@ -185,7 +187,7 @@ def test_a_one_megabyte_review_is_truncated_to_seq_len(trained: Trained) -> None
     while len(review) < 1_000_000:
         review += " awful"
         words.append("awful")
-    seq_len = TINY["transformer"]["seq_len"]
+    seq_len = tiny_params("transformer")["seq_len"]
     out = model.predict(pd.DataFrame({"review": [review, " ".join(words[-seq_len:])]}))
     assert len(review) >= 1_000_000
     assert out["probability"][0] == out["probability"][1]

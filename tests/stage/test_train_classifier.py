@@ -18,11 +18,11 @@ from stages import train_classifier
 from stages.common.metrics import compute_metrics
 from stages.common.params import ParamsError
 from stages.common.paths import PARAMS_FILE
-from stages.common.text import load_split
+from stages.common.text import load_split, standardize_texts
 from stages.common.tracking import TrackingError
 from stages.models.classifiers import positive_probability
 from stages.models.registry import parse_params
-from tests.classifier_fixtures import SIZES, TINY, write_prepared
+from tests.classifier_fixtures import SIZES, tiny_params, tiny_train, write_prepared
 from tests.conftest import REPO_ROOT
 
 METRIC_KEYS = {"accuracy", "precision", "recall", "f1", "roc_auc", "loss", "tn", "fp", "fn", "tp"}
@@ -33,22 +33,25 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_prepared(tmp_path_factory.mktemp("prepared"))
 
 
-@pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    return uri
 
 
-def tiny_params(**family_overrides: dict) -> object:
+# The variants these tests train, beside the params.yaml choices the unit tests build.
+VARIANTS = {
+    "lstm": {"pooling": "last", "bigram_buckets": 0},
+    "glove_bilstm": {"frozen_epochs": 1},
+    "transformer": {"position": "sinusoidal", "dropout": 0.1},
+}
+
+
+def all_params(**family_overrides: dict) -> object:
     raw = yaml.safe_load(PARAMS_FILE.read_text(encoding="utf-8"))
-    raw["train"] = {f: {**cfg, **family_overrides.get(f, {})} for f, cfg in TINY.items()}
+    raw["train"] = tiny_train(**family_overrides)
     return parse_params(raw)
 
 
-def run(family: str, prepared: Path, out: Path, **overrides: dict) -> dict:
+def run(family: str, prepared: Path, out: Path, **overrides: object) -> dict:
     return train_classifier.run(
-        tiny_params(**{family: overrides}),
+        all_params(**{family: {**VARIANTS.get(family, {}), **overrides}}),
         family,
         inputs=train_classifier.Inputs(
             prepared / "vectorized", prepared / "embeddings.npy", prepared / "imdb"
@@ -92,7 +95,7 @@ def test_lstm_learns_writes_outputs_and_logs_one_mlflow_run(
     preprocess = json.loads((tmp_path / "models" / "lstm" / "preprocess.json").read_text())
     assert preprocess == {"vocab_size": 40, "seq_len": 24, "padding": "pre", "truncating": "pre"}
     history = pd.read_csv(tmp_path / "plots" / "lstm_history.csv")
-    assert list(history["epoch"]) == list(range(TINY["lstm"]["epochs"]))
+    assert list(history["epoch"]) == list(range(tiny_params("lstm")["epochs"]))
     assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(history.columns)
     assert (tmp_path / "plots" / "lstm_confusion.png").read_bytes()[:4] == b"\x89PNG"
 
@@ -101,7 +104,8 @@ def test_lstm_learns_writes_outputs_and_logs_one_mlflow_run(
     assert run_.info.run_name == "lstm" and run_.info.status == "FINISHED"
     assert run_.data.params["units"] == "8" and run_.data.params["padding"] == "pre"
     assert run_.data.tags["dvc_stage"] == "train@lstm"
-    assert len(run_.data.tags["dataset_fingerprint"]) == 64
+    (dataset,) = [d.dataset for d in run_.inputs.dataset_inputs]  # the one input it reads
+    assert dataset.name == (prepared / "vectorized").as_posix()
     assert run_.data.metrics["test_accuracy"] == pytest.approx(metrics["accuracy"])
     val_steps = client.get_metric_history(run_.info.run_id, "val_accuracy")
     assert [m.step for m in val_steps] == list(range(len(history)))
@@ -126,7 +130,7 @@ def test_same_params_twice_give_the_same_metrics(
 
 def test_a_changed_seed_changes_the_metrics(prepared: Path, tmp_path: Path, store: str) -> None:
     first = run("lstm", prepared, tmp_path / "a")
-    second = run("lstm", prepared, tmp_path / "b", seed=TINY["lstm"]["seed"] + 1)
+    second = run("lstm", prepared, tmp_path / "b", seed=tiny_params("lstm")["seed"] + 1)
     assert first["loss"] != second["loss"]
     assert first["roc_auc"] != second["roc_auc"]
 
@@ -158,7 +162,8 @@ def test_mirrored_strategy_trains_on_two_cpu_replicas(
     assert json.loads((tmp_path / "models" / "lstm" / "run.json").read_text())["replicas"] == 2
     assert metrics["accuracy"] > 0.7  # chance is 0.5
     model = keras.models.load_model(tmp_path / "models" / "lstm" / "model.keras")
-    preprocess = {k: TINY["lstm"][k] for k in ("vocab_size", "seq_len", "padding", "truncating")}
+    keys = ("vocab_size", "seq_len", "padding", "truncating")
+    preprocess = {k: tiny_params("lstm")[k] for k in keys}
     x, y = load_split(prepared / "vectorized" / "test.npz", **preprocess)
     reloaded = compute_metrics(y, positive_probability(model.predict(x, verbose=0)))
     assert reloaded["accuracy"] == metrics["accuracy"]
@@ -179,8 +184,6 @@ def test_tfidf_logreg_metrics_match_its_saved_pipeline(
 ) -> None:
     import joblib
 
-    from stages.models.tfidf import standardize_texts
-
     metrics = run("tfidf_logreg", prepared, tmp_path)
     assert check_metrics_file(tmp_path / "metrics" / "tfidf_logreg.json")["accuracy"] >= 0.9
     model = joblib.load(tmp_path / "models" / "tfidf_logreg" / "model.joblib")
@@ -197,7 +200,7 @@ def test_tfidf_logreg_metrics_match_its_saved_pipeline(
 
 def test_unconfigured_family_is_a_params_error(prepared: Path, tmp_path: Path) -> None:
     raw = yaml.safe_load(PARAMS_FILE.read_text(encoding="utf-8"))
-    raw["train"] = {"lstm": TINY["lstm"]}
+    raw["train"] = {"lstm": tiny_params("lstm")}
     with pytest.raises(
         ParamsError, match=r"train\.transformer: no such family \(configured: lstm\)"
     ):
@@ -228,7 +231,8 @@ def test_train_on_val_fits_both_splits_and_keeps_final_weights(
     history = pd.read_csv(tmp_path / "plots" / "transformer_seed_history.csv")
     assert list(history.columns) == ["epoch", "accuracy", "loss", "epoch_seconds"]
     facts = json.loads((tmp_path / "models" / "transformer_seed" / "run.json").read_text())
-    assert facts["epochs_run"] == facts["best_epoch"] + 1 == TINY["transformer_seed"]["epochs"]
+    epochs = tiny_params("transformer_seed")["epochs"]
+    assert facts["epochs_run"] == facts["best_epoch"] + 1 == epochs
     assert "best_val_accuracy" not in metrics
     saved = json.loads((tmp_path / "metrics" / "transformer_seed.json").read_text())
     assert set(saved) == METRIC_KEYS
@@ -238,4 +242,4 @@ def test_train_on_val_with_early_stopping_is_rejected() -> None:
     with pytest.raises(
         ParamsError, match=r"train\.lstm\.train_on_val: early stopping needs the val split"
     ):
-        tiny_params(lstm={"train_on_val": True, "patience": 1})
+        all_params(lstm={"train_on_val": True, "patience": 1})

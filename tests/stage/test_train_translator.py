@@ -14,10 +14,11 @@ from stages import predict, tokenize_translate, train_translator
 from stages.common import tracking
 from stages.common.params import Params, ParamsError
 from stages.common.tracking import TrackingError
-from stages.models.registry import parse_params
+from stages.models import registry
+from stages.models.registry import parse_params, translator_families
 from tests.translate_fixtures import PAIRS, write_translate_csv
 
-FAMILIES = ("seq2seq", "seq2seq_attention")
+FAMILIES = tuple(translator_families())
 EPOCHS = 40
 FAMILY_PARAMS = {
     "seed": 0,
@@ -106,9 +107,9 @@ def test_mlflow_run_has_params_metrics_tags_and_artifacts(
     assert run.info.status == "FINISHED"
     assert run.data.params == {key: str(value) for key, value in FAMILY_PARAMS.items()}
     assert run.data.tags["dvc_stage"] == f"train_translator@{family}"
-    assert run.data.tags["dataset_fingerprint"] == tracking.fingerprint(
-        trained["dirs"]["data_dir"]
-    )
+    (dataset,) = [d.dataset for d in run.inputs.dataset_inputs]
+    assert dataset.name == Path(trained["dirs"]["data_dir"]).resolve().as_posix()
+    assert dataset.digest == tracking.dvc_md5(trained["dirs"]["data_dir"])
     assert run.data.metrics["exact_match"] == 1.0
     assert run.data.metrics["char_accuracy"] == 1.0
     assert run.data.metrics["train_seconds"] > 0
@@ -153,7 +154,7 @@ def test_unreachable_tracking_fails_before_training(
 
 def test_family_missing_from_params_is_named() -> None:
     with pytest.raises(ParamsError) as err:
-        train_translator.family_params(_params(("seq2seq",)), "seq2seq_attention")
+        registry.family_params(_params(("seq2seq",)), "seq2seq_attention")
     assert str(err.value) == (
         "params: translate.seq2seq_attention: no such family (configured: seq2seq)"
     )

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from stages.common.params import ParamsError
-from stages.models.classifiers import INPUT_NAME, OUTPUT_NAME, compile_model
+from stages.models.classifiers import INPUT_NAME, OUTPUT_NAME
 from stages.models.layers import (
     HashedBigramEmbedding,
     PositionalEmbedding,
@@ -20,13 +20,25 @@ from stages.models.layers import (
     sinusoidal_table,
 )
 from stages.models.registry import FAMILIES, names
+from stages.models.training import compile_model
 from tests.classifier_fixtures import GLOVE_DIM, VOCAB, tiny_cfg
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def build(family: str) -> keras.Model:
-    cfg = tiny_cfg(family)
+# Every Keras family at its params.yaml choices, plus the variants those do not cover.
+VARIANTS = [
+    ("lstm", {"pooling": "last", "bigram_buckets": 0}),
+    ("transformer", {"position": "sinusoidal", "dropout": 0.1}),
+]
+# The token-id families (the n-gram families have their own tests).
+TOKEN_FAMILIES = [f for f in names("keras_sentiment") if "vectorized" in FAMILIES[f].inputs]
+CASES = [(family, {}) for family in TOKEN_FAMILIES] + VARIANTS
+CASE_IDS = [f"{family}-{'-'.join(map(str, o.values())) or 'params'}" for family, o in CASES]
+
+
+def build(family: str, **overrides: object) -> keras.Model:
+    cfg = tiny_cfg(family, **overrides)
     embeddings = np.random.default_rng(0).normal(size=(len(VOCAB), GLOVE_DIM)).astype("float32")
     return FAMILIES[family].builder(cfg, vocab_size=cfg.vocab_size, embeddings=embeddings)
 
@@ -38,15 +50,15 @@ def tiny_batch(n: int = 16) -> tuple[np.ndarray, np.ndarray]:
     return x, (np.arange(n) % 2).astype("int32")
 
 
-@pytest.mark.parametrize("family", names("keras_sentiment"))
-def test_builder_named_io_and_training_step(family: str) -> None:
+@pytest.mark.parametrize(("family", "overrides"), CASES, ids=CASE_IDS)
+def test_builder_named_io_and_training_step(family: str, overrides: dict) -> None:
     keras.utils.set_random_seed(0)
-    model = build(family)
+    model = build(family, **overrides)
     assert model.input.name == INPUT_NAME
     assert model.get_layer(OUTPUT_NAME).output.shape[-1] == (
         2 if family == "transformer_seed" else 1
     )
-    compile_model(model, tiny_cfg(family))
+    compile_model(model, tiny_cfg(family, **overrides))
     x, y = tiny_batch()
     before = [w.copy() for w in model.get_weights()]
     loss = model.train_on_batch(x, y, return_dict=True)["loss"]
@@ -160,12 +172,12 @@ def test_saved_models_reload_in_a_fresh_process(tmp_path: Path) -> None:
     x, _ = tiny_batch()
     np.save(tmp_path / "x.npy", x)
     expected = {}
-    for family in names("keras_sentiment"):
+    for case, (family, overrides) in zip(CASE_IDS, CASES, strict=True):
         keras.utils.set_random_seed(0)
-        model = build(family)
-        model.save(tmp_path / f"{family}.keras")
-        expected[family] = model.predict(x, verbose=0)
-    paths = [str(tmp_path / f"{family}.keras") for family in expected]
+        model = build(family, **overrides)
+        model.save(tmp_path / f"{case}.keras")
+        expected[case] = model.predict(x, verbose=0)
+    paths = [str(tmp_path / f"{case}.keras") for case in expected]
     proc = subprocess.run(
         [sys.executable, "-c", LOAD_SCRIPT, str(tmp_path / "x.npy"), *paths],
         cwd=REPO_ROOT,
@@ -174,8 +186,8 @@ def test_saved_models_reload_in_a_fresh_process(tmp_path: Path) -> None:
         timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    for family, path in zip(expected, paths, strict=True):
-        np.testing.assert_allclose(np.load(path + ".npy"), expected[family], rtol=1e-5, atol=1e-6)
+    for case, path in zip(expected, paths, strict=True):
+        np.testing.assert_allclose(np.load(path + ".npy"), expected[case], rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize(

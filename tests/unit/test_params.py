@@ -10,8 +10,9 @@ import pytest
 import yaml
 
 from stages.common import params as params_file
-from stages.common.params import LstmParams, ParamsError
-from stages.models.registry import load_params, parse_params
+from stages.common.params import ParamsError
+from stages.models.classifiers import LstmParams
+from stages.models.registry import load_params, parse_params, sentiment_families
 from tests.conftest import REPO_ROOT
 
 
@@ -50,8 +51,7 @@ def test_repo_params_load(raw: dict) -> None:
         ),
         (
             lambda r: r["train"].update(bert={}),
-            "params: train.bert: unknown family (valid: transformer_seed, lstm, glove_bilstm, "
-            "transformer, tfidf_logreg)",
+            f"params: train.bert: unknown family (valid: {', '.join(sentiment_families())})",
         ),
         (lambda r: r["translate"].update(gpt={}), "params: translate.gpt: unknown family"),
         (lambda r: r.pop("train"), "params: train: missing section"),

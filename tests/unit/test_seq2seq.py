@@ -9,9 +9,13 @@ import numpy as np
 import pytest
 
 from stages.common.charvocab import CharVocab
-from stages.common.params import TranslatorParams
 from stages.models.registry import FAMILIES, translator_families
-from stages.models.seq2seq import compile_model, greedy_decode, inference_models
+from stages.models.seq2seq import (
+    TranslatorParams,
+    compile_model,
+    greedy_decode,
+    inference_models,
+)
 from tests.translate_fixtures import PAIRS
 
 TRANSLATORS = translator_families()
