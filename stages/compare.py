@@ -104,6 +104,11 @@ def accuracy_band(predictions: tuple[np.ndarray, np.ndarray]) -> dict[str, float
     return {"ci_low": low, "ci_high": high}
 
 
+def format_pvalue(pvalue: float) -> str:
+    """Two significant digits; below float64's range (binomtest returns 0) as ``< 1e-300``."""
+    return "< 1e-300" if pvalue < 1e-300 else f"{pvalue:.2g}"
+
+
 def mcnemar_table(predictions: dict[str, tuple[np.ndarray, np.ndarray]]) -> pd.DataFrame:
     """McNemar's exact test for every pair of families on the same test reviews."""
     correct = {family: correctness(*p) for family, p in predictions.items()}
@@ -113,7 +118,7 @@ def mcnemar_table(predictions: dict[str, tuple[np.ndarray, np.ndarray]]) -> pd.D
             raise CompareError(f"{a} and {b} were tested on different test sets")
         test = mcnemar(correct[a], correct[b])
         rows.append({"A": a, "B": b, "only A right": f"{test.only_a:,}",
-                     "only B right": f"{test.only_b:,}", "p-value": f"{test.pvalue:.2g}",
+                     "only B right": f"{test.only_b:,}", "p-value": format_pvalue(test.pvalue),
                      "different at 0.05": "yes" if test.pvalue < 0.05 else "no"})
     return pd.DataFrame(rows)
 

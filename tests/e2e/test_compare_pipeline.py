@@ -18,6 +18,7 @@ from mlflow import MlflowClient
 from PIL import Image
 
 from stages.common.metrics import compute_metrics
+from stages.common.plots import DPI, figure_size
 from stages.models.registry import sentiment_families, translator_families
 from tests.classifier_fixtures import tiny_train
 from tests.mlflow_server import running_mlflow
@@ -87,7 +88,7 @@ def test_repro_writes_summary_figure_and_registers_champion(
     }
     assert f"**Champion: `{champion}`**" in summary
     with Image.open(repo / "metrics" / "plots" / "comparison.png") as png:
-        assert png.size == (1600, 700)
+        assert png.size == tuple(int(inches * DPI) for inches in figure_size(len(SENTIMENT)))
 
     version = champion_version(repo)
     assert version.tags["family"] == champion

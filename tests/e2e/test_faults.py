@@ -169,7 +169,7 @@ def test_write_limit_mid_file_is_a_clear_error_and_leaves_nothing(tmp_path: Path
     )
     assert proc.returncode == 1
     assert proc.stderr.endswith(
-        f"ERROR __main__: download imdb failed: cannot write {raw / IMDB}: "
+        f"ERROR download_imdb: cannot write {raw / IMDB}: "
         "[Errno 27] File too large\n"
     )
     assert "Traceback" not in proc.stderr

@@ -27,7 +27,7 @@ from stages.common.params import Params
 from stages.common.paths import PARAMS_FILE
 from stages.common.text import load_split
 from stages.models.classifiers import positive_probability
-from stages.models.registry import parse_params
+from stages.models.registry import parse_params, sentiment_families
 from tests.classifier_fixtures import tiny_params, write_prepared
 from tests.conftest import REPO_ROOT
 
@@ -227,7 +227,7 @@ def test_unknown_family_lists_the_valid_ones(capsys: pytest.CaptureFixture[str])
     with pytest.raises(SystemExit) as exc:
         predict.main(["sentiment", "good", "--family", "bert"])
     assert exc.value.code == 2
+    choices = ", ".join(f"'{name}'" for name in [*sentiment_families(), "champion"])
     assert (
-        "argument --family: invalid choice: 'bert' (choose from 'transformer_seed', 'lstm', "
-        "'glove_bilstm', 'transformer', 'tfidf_logreg', 'champion')"
+        f"argument --family: invalid choice: 'bert' (choose from {choices})"
     ) in capsys.readouterr().err

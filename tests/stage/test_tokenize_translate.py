@@ -84,6 +84,6 @@ def test_main_logs_data_errors_and_returns_1(
 
     monkeypatch.setattr(tokenize_translate, "run", bad_run)
     assert tokenize_translate.main([]) == 1
-    assert "ERROR stages.tokenize_translate: translate.csv:7: empty korean field" in (
+    assert "ERROR tokenize_translate: translate.csv:7: empty korean field" in (
         capsys.readouterr().err
     )
