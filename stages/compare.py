@@ -278,7 +278,7 @@ def run(
     Returns:
         ``champion`` (family), ``version`` (registered model version) and ``run_id``.
     """
-    from mlflow import MlflowClient
+    import mlflow
 
     predictions_dir = predictions_dir or metrics_dir / "predictions"
     refs = load_references(references_path)
@@ -300,7 +300,12 @@ def run(
     champion = choose_champion(sentiment)
     uri = tracking.tracking_uri()
     tracking.check_tracking(uri)
-    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    # Registering a models:/<model id> source resolves it through MLflow's current tracking
+    # URI, whose default is mlflow.db in the working directory: a queued dvc exp run's
+    # temporary workspace, which does not have the model.
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
     record = read_record(models_dir, champion)
     with tracking.store_lock(uri):  # found before any output is written
         check_record(client, champion, record)

@@ -95,6 +95,21 @@ def test_summary_figure_and_champion_alias(
     assert version.source == record["model_uri"]
 
 
+def test_registers_in_the_stage_store_from_any_working_directory(
+    results: tuple[Path, Path, Path], store: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As in a queued ``dvc exp run``: no MLFLOW_TRACKING_URI, the store under $DVC_ROOT, the
+    stage in a temporary workspace (MLflow's own default would be its ``mlflow.db``)."""
+    log_training_run("lstm", sentiment_metrics("lstm"), models_dir=models_dir(results))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    monkeypatch.setenv("DVC_ROOT", str(tmp_path))
+    mlflow.set_tracking_uri(None)
+    (tmp_path / "workspace").mkdir()
+    monkeypatch.chdir(tmp_path / "workspace")
+    assert run(results)["version"] == "1"
+    assert not (tmp_path / "workspace" / "mlflow.db").exists()
+
+
 def test_rerun_keeps_the_champion_version_then_moves_the_alias(
     results: tuple[Path, Path, Path], store: str
 ) -> None:
