@@ -135,7 +135,10 @@ def test_signature_example_and_pinned_requirements(trained: Trained) -> None:
     requirements = (Path(local) / "requirements.txt").read_text().split()
     from importlib.metadata import version
 
-    for name in ("keras", "tensorflow", "scikit-learn", "mlflow"):
+    from stages.common.tracking import tensorflow_distribution
+
+    # tensorflow_cpu on Linux x86-64 (the CPU wheel), tensorflow elsewhere
+    for name in ("keras", tensorflow_distribution(), "scikit-learn", "mlflow"):
         assert f"{name}=={version(name)}" in requirements
     example = json.loads((Path(local) / "serving_input_example.json").read_text())
     assert list(example) == ["dataframe_split"]
