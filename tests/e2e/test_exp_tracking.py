@@ -9,7 +9,6 @@ input logged as a dataset whose digest is the md5 ``dvc.lock`` records, and the 
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -17,42 +16,23 @@ import yaml
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
-from tests.e2e.test_experiments import GIT_IDENTITY, STALE_OUTPUTS
+from tests.e2e.test_experiments import EPOCHS_KEY, FAMILY, STAGE
+from tests.e2e.test_experiments import committed_copy as translator_copy
 from tests.repo_fixtures import (
-    build_mirror,
-    copy_repo,
     dvc,
     git,
-    stage_env,
-    tiny_translators,
-    write_sources,
 )
 
 pytestmark = pytest.mark.e2e
 
-FAMILY = "seq2seq"
-STAGE = f"train_translator@{FAMILY}"
-EPOCHS_KEY = f"translate.{FAMILY}.epochs"
 INPUT = "data/prepared/translate"
 
 
 def committed_copy(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     """A committed copy with the translate fixture, only a tiny ``seq2seq``, and a temp store."""
-    repo = copy_repo(tmp_path / "repo")
-    for rel in STALE_OUTPUTS:
-        path = repo / rel
-        if path.is_dir():
-            shutil.rmtree(path)
-        else:
-            path.unlink(missing_ok=True)
-    write_sources(repo, build_mirror(tmp_path / "mirror"))
-    tiny_translators(repo, FAMILY)
-    store = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
     (tmp_path / "store").mkdir()
-    env = stage_env(tmp_path / "mirror", MLFLOW_TRACKING_URI=store, **GIT_IDENTITY)
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "copy")
-    return repo, env
+    store = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
+    return translator_copy(tmp_path, MLFLOW_TRACKING_URI=store)
 
 
 def runs_by(store: str, tag: str, value: str) -> list[Run]:

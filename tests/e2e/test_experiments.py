@@ -55,8 +55,9 @@ GIT_IDENTITY = {
 }
 
 
-def reproduced_copy(tmp_path: Path) -> tuple[Path, dict[str, str]]:
-    """A committed copy with the translate fixture, only ``seq2seq`` at tiny params, reproduced."""
+def committed_copy(tmp_path: Path, **env: str) -> tuple[Path, dict[str, str]]:
+    """A committed copy with the translate fixture and only ``seq2seq`` at tiny params; ``env``
+    adds to the stages' environment (without ``MLFLOW_TRACKING_URI``: the copy's own store)."""
     repo = copy_repo(tmp_path / "repo")
     for rel in STALE_OUTPUTS:
         path = repo / rel
@@ -66,10 +67,17 @@ def reproduced_copy(tmp_path: Path) -> tuple[Path, dict[str, str]]:
             path.unlink(missing_ok=True)
     write_sources(repo, build_mirror(tmp_path / "mirror"))
     tiny_translators(repo, FAMILY)
-    env = stage_env(tmp_path / "mirror", **GIT_IDENTITY)
-    env.pop("MLFLOW_TRACKING_URI", None)
+    stage_environ = stage_env(tmp_path / "mirror", **GIT_IDENTITY)
+    stage_environ.pop("MLFLOW_TRACKING_URI", None)
+    stage_environ.update(env)
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "copy")
+    return repo, stage_environ
+
+
+def reproduced_copy(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """``committed_copy``, reproduced and committed again."""
+    repo, env = committed_copy(tmp_path)
     dvc(repo, env, "repro", STAGE)
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "repro")
