@@ -7,6 +7,7 @@ trains at all lands clearly above chance within a couple of epochs.
 from __future__ import annotations
 
 import functools
+import json
 from pathlib import Path
 from typing import Any
 
@@ -122,3 +123,46 @@ def write_prepared(root: Path, seed: int = 0) -> Path:
     embeddings[:2] = 0.0
     np.save(root / "embeddings.npy", embeddings)
     return root
+
+
+class TrainedFamilies:
+    """``families`` (family -> params overrides) trained by the stage on the synthetic IMDB,
+    each logged to the temporary MLflow store ``uri`` (call ``train_all`` with it set)."""
+
+    def __init__(self, root: Path, families: dict[str, dict[str, Any]]) -> None:
+        self.families = families
+        self.prepared = write_prepared(root / "prepared")
+        self.models = root / "models"
+        self.metrics = root / "metrics"
+        self.uri = f"sqlite:///{root / 'mlflow.db'}"
+        self.test = pd.read_parquet(self.prepared / "imdb" / "test.parquet")
+
+    def params(self) -> Any:
+        """params.yaml with ``train:`` holding exactly the tiny ``families``."""
+        from stages.models.registry import parse_params
+
+        raw = dict(_params_file())
+        raw["train"] = {f: tiny_params(f, **overrides) for f, overrides in self.families.items()}
+        return parse_params(raw)
+
+    def train_all(self) -> None:
+        from stages import train_classifier
+
+        params = self.params()
+        for family in self.families:
+            train_classifier.run(
+                params,
+                family,
+                inputs=train_classifier.Inputs(self.prepared / "vectorized",
+                                               self.prepared / "embeddings.npy",
+                                               self.prepared / "imdb"),
+                outputs=train_classifier.Outputs(self.models, self.metrics,
+                                                 self.metrics / "plots"),
+            )
+
+    def metrics_of(self, family: str) -> dict:
+        return json.loads((self.metrics / f"{family}.json").read_text())
+
+    def record(self, family: str) -> dict[str, str]:
+        """``models/<family>/mlflow.json``: the run and logged model of its training."""
+        return json.loads((self.models / family / "mlflow.json").read_text())

@@ -14,67 +14,32 @@ from pathlib import Path
 import joblib
 import keras
 import numpy as np
-import pandas as pd
 import pytest
-import yaml
 from mlflow import MlflowClient
 
-from stages import predict, train_classifier
+from stages import predict
 from stages.common import model_registry
 from stages.common.constants import PREDICT_BATCH
 from stages.common.metrics import compute_metrics
-from stages.common.params import Params
-from stages.common.paths import PARAMS_FILE
 from stages.common.text import load_split
 from stages.models.classifiers import positive_probability
-from stages.models.registry import parse_params, sentiment_families
-from tests.classifier_fixtures import tiny_params, write_prepared
+from stages.models.registry import sentiment_families
+from tests.classifier_fixtures import TrainedFamilies
 from tests.conftest import REPO_ROOT
 
 FAMILIES = ("lstm", "tfidf_logreg")
 
 
-def all_params() -> Params:
-    raw = yaml.safe_load(PARAMS_FILE.read_text(encoding="utf-8"))
-    raw["train"] = {family: tiny_params(family) for family in FAMILIES}
-    return parse_params(raw)
-
-
-class Trained:
-    """Two families trained on the synthetic IMDB, logged to a temporary MLflow store."""
-
-    def __init__(self, root: Path) -> None:
-        self.prepared = write_prepared(root / "prepared")
-        self.models = root / "models"
-        self.metrics = root / "metrics"
-        self.uri = f"sqlite:///{root / 'mlflow.db'}"
-        self.test = pd.read_parquet(self.prepared / "imdb" / "test.parquet")
-
-    def train(self, family: str) -> None:
-        train_classifier.run(
-            all_params(),
-            family,
-            inputs=train_classifier.Inputs(self.prepared / "vectorized",
-                                           self.prepared / "embeddings.npy",
-                                           self.prepared / "imdb"),
-            outputs=train_classifier.Outputs(self.models, self.metrics, self.metrics / "plots"),
-        )
-
-    def metrics_of(self, family: str) -> dict:
-        return json.loads((self.metrics / f"{family}.json").read_text())
-
-
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trained]:
-    result = Trained(tmp_path_factory.mktemp("trained"))
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrainedFamilies]:
+    result = TrainedFamilies(tmp_path_factory.mktemp("trained"), dict.fromkeys(FAMILIES, {}))
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MLFLOW_TRACKING_URI", result.uri)
-        for family in FAMILIES:
-            result.train(family)
+        result.train_all()
         yield result
 
 
-def cli(trained: Trained, *args: str) -> int:
+def cli(trained: TrainedFamilies, *args: str) -> int:
     return predict.main(["sentiment", *args, "--models-dir", str(trained.models)])
 
 
@@ -84,7 +49,7 @@ def csv_rows(text: str) -> list[dict[str, str]]:
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_cli_predictions_of_the_test_split_reproduce_the_test_metrics(
-    trained: Trained, family: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    trained: TrainedFamilies, family: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     reviews = tmp_path / "test.txt"
     reviews.write_text("\n".join(trained.test["text"]) + "\n", encoding="utf-8")
@@ -103,7 +68,7 @@ def test_cli_predictions_of_the_test_split_reproduce_the_test_metrics(
 
 
 def test_a_handful_of_reviews_get_the_models_test_probabilities(
-    trained: Trained, capsys: pytest.CaptureFixture[str]
+    trained: TrainedFamilies, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Token ids and P(positive) as train_classifier computed them for its test metrics."""
     picks = [0, 1, 7, 42, 159]
@@ -125,7 +90,7 @@ def test_a_handful_of_reviews_get_the_models_test_probabilities(
 
 
 def test_champion_is_the_registered_model(
-    trained: Trained, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    trained: TrainedFamilies, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", trained.uri)
@@ -145,7 +110,7 @@ def test_champion_is_the_registered_model(
 
 
 def test_text_format_shows_label_probability_and_review_start(
-    trained: Trained, capsys: pytest.CaptureFixture[str]
+    trained: TrainedFamilies, capsys: pytest.CaptureFixture[str]
 ) -> None:
     long = "superb " * 20
     assert cli(trained, "--family", "tfidf_logreg", "awful\tboring", long) == 0
@@ -155,7 +120,7 @@ def test_text_format_shows_label_probability_and_review_start(
     assert second.split("\t")[2] == ("superb " * 10)[:67] + "..."
 
 
-def test_stdin_with_random_bytes_in_a_subprocess(trained: Trained) -> None:
+def test_stdin_with_random_bytes_in_a_subprocess(trained: TrainedFamilies) -> None:
     data = bytes(np.random.default_rng(0).integers(0, 256, 2000, dtype=np.uint8))
     data = b"great movie\r\n\n" + data.replace(b"\n", b" ") + b"\n\xff\xfe awful\n"
     proc = subprocess.run(
@@ -184,7 +149,7 @@ def test_stdin_with_random_bytes_in_a_subprocess(trained: Trained) -> None:
     ],
 )
 def test_unusable_input_exits_2(
-    trained: Trained, args: list[str], stdin: bytes | None, message: str,
+    trained: TrainedFamilies, args: list[str], stdin: bytes | None, message: str,
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     if stdin is not None:
@@ -196,7 +161,7 @@ def test_unusable_input_exits_2(
 
 
 def test_missing_model_or_champion_exit_1(
-    trained: Trained, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    trained: TrainedFamilies, tmp_path: Path, capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     args = ["sentiment", "good", "--models-dir", str(tmp_path)]

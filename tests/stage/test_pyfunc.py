@@ -16,16 +16,11 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 from mlflow.exceptions import MlflowException
 
-from stages import train_classifier
 from stages.common.metrics import compute_metrics
-from stages.common.params import Params
-from stages.common.paths import PARAMS_FILE
 from stages.models.pyfunc import log_sentiment_model, reviews_of
-from stages.models.registry import parse_params
-from tests.classifier_fixtures import FILLER, tiny_params, write_prepared
+from tests.classifier_fixtures import FILLER, TrainedFamilies, tiny_params
 from tests.conftest import REPO_ROOT
 
 # transformer: custom registered layers (sinusoidal positions, hashed bigram buckets).
@@ -46,44 +41,13 @@ json.dump({"probability": frame["probability"].tolist(), "label": frame["label"]
 """
 
 
-def all_params() -> Params:
-    raw = yaml.safe_load(PARAMS_FILE.read_text(encoding="utf-8"))
-    raw["train"] = {f: tiny_params(f, **VARIANTS.get(f, {})) for f in FAMILIES}
-    return parse_params(raw)
-
-
-class Trained:
-    """The families trained on the synthetic IMDB and logged to a temporary MLflow store."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.prepared = write_prepared(root / "prepared")
-        self.models = root / "models"
-        self.metrics = root / "metrics"
-        self.uri = f"sqlite:///{root / 'mlflow.db'}"
-        self.test = pd.read_parquet(self.prepared / "imdb" / "test.parquet")
-
-    def train(self, family: str) -> None:
-        train_classifier.run(
-            all_params(),
-            family,
-            inputs=train_classifier.Inputs(self.prepared / "vectorized",
-                                           self.prepared / "embeddings.npy",
-                                           self.prepared / "imdb"),
-            outputs=train_classifier.Outputs(self.models, self.metrics, self.metrics / "plots"),
-        )
-
-    def record(self, family: str) -> dict[str, str]:
-        return json.loads((self.models / family / "mlflow.json").read_text())
-
-
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trained]:
-    result = Trained(tmp_path_factory.mktemp("pyfunc"))
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrainedFamilies]:
+    families = {family: VARIANTS.get(family, {}) for family in FAMILIES}
+    result = TrainedFamilies(tmp_path_factory.mktemp("pyfunc"), families)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MLFLOW_TRACKING_URI", result.uri)
-        for family in FAMILIES:
-            result.train(family)
+        result.train_all()
         mlflow.set_tracking_uri(result.uri)
         yield result
     mlflow.set_tracking_uri(None)
@@ -91,7 +55,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trained]:
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_a_fresh_process_outside_the_repo_reproduces_the_test_metrics(
-    trained: Trained, family: str, tmp_path: Path
+    trained: TrainedFamilies, family: str, tmp_path: Path
 ) -> None:
     reviews, out = tmp_path / "reviews.json", tmp_path / "out.json"
     reviews.write_text(json.dumps(trained.test["text"].tolist()), encoding="utf-8")
@@ -114,7 +78,7 @@ def test_a_fresh_process_outside_the_repo_reproduces_the_test_metrics(
     assert {k: ours[k] for k in CONFUSION_KEYS} == {k: stage[k] for k in CONFUSION_KEYS}
 
 
-def test_the_record_names_the_run_and_its_logged_model(trained: Trained) -> None:
+def test_the_record_names_the_run_and_its_logged_model(trained: TrainedFamilies) -> None:
     client = mlflow.MlflowClient(trained.uri)
     for family in FAMILIES:
         record = trained.record(family)
@@ -124,7 +88,7 @@ def test_the_record_names_the_run_and_its_logged_model(trained: Trained) -> None
         assert client.get_run(record["run_id"]).data.tags["dvc_stage"] == f"train@{family}"
 
 
-def test_signature_example_and_pinned_requirements(trained: Trained) -> None:
+def test_signature_example_and_pinned_requirements(trained: TrainedFamilies) -> None:
     info = mlflow.models.get_model_info(trained.record("transformer")["model_uri"])
     assert info.signature.inputs.to_dict() == [{"type": "string", "required": True}]
     assert info.signature.outputs.to_dict() == [
@@ -145,7 +109,7 @@ def test_signature_example_and_pinned_requirements(trained: Trained) -> None:
 
 
 def test_logging_warns_about_no_signature_or_type_hint(
-    trained: Trained, caplog: pytest.LogCaptureFixture
+    trained: TrainedFamilies, caplog: pytest.LogCaptureFixture
 ) -> None:
     with mlflow.start_run(), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -173,7 +137,7 @@ def test_bad_input_is_an_invalid_parameter_error(model_input: object, message: s
     assert exc.value.get_http_status_code() == 400
 
 
-def test_bad_input_through_the_loaded_model_is_a_400(trained: Trained) -> None:
+def test_bad_input_through_the_loaded_model_is_a_400(trained: TrainedFamilies) -> None:
     model = mlflow.pyfunc.load_model(trained.record("tfidf_logreg")["model_uri"])
     for bad in (pd.DataFrame({"text": ["good"]}), pd.DataFrame({"review": [1, 2]}), []):
         with pytest.raises(MlflowException) as exc:
@@ -181,7 +145,7 @@ def test_bad_input_through_the_loaded_model_is_a_400(trained: Trained) -> None:
         assert exc.value.get_http_status_code() == 400
 
 
-def test_a_one_megabyte_review_is_truncated_to_seq_len(trained: Trained) -> None:
+def test_a_one_megabyte_review_is_truncated_to_seq_len(trained: TrainedFamilies) -> None:
     """Documented behaviour: accepted, tokenized whole, cut to the family's last ``seq_len``
     tokens (``truncating: pre``) exactly as in training."""
     model = mlflow.pyfunc.load_model(trained.record("transformer")["model_uri"])
