@@ -74,6 +74,7 @@ class TransformerParams(NeuralClassifierParams):
     ff_dim: PosInt
     position: Literal["learned", "sinusoidal", "none"]
     dropout: Dropout
+    attention_dropout: Dropout
     bigram_buckets: Buckets
 
     @model_validator(mode="after")
@@ -176,7 +177,12 @@ def build_transformer(
     )(inputs)
     x = _add_bigrams(x, inputs, cfg.bigram_buckets)
     x = TransformerEncoder(
-        cfg.embed_dim, cfg.num_heads, cfg.ff_dim, dropout=cfg.dropout, name="encoder"
+        cfg.embed_dim,
+        cfg.num_heads,
+        cfg.ff_dim,
+        dropout=cfg.dropout,
+        attention_dropout=cfg.attention_dropout,
+        name="encoder",
     )(x)
     x = layers.GlobalAveragePooling1D(name="pool")(x)
     return keras.Model(inputs, _sigmoid_head(x, cfg.dropout), name="transformer")

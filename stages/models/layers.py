@@ -107,7 +107,8 @@ class TransformerEncoder(layers.Layer):
         ff_dim: Hidden width of the feed-forward block (ReLU), projected back to ``embed_dim``.
         key_dim: Per-head key width; ``None`` means ``embed_dim // num_heads``.
         norm: ``"layer"`` (LayerNormalization) or ``"batch"`` (BatchNormalization, as the seed).
-        dropout: Dropout on attention weights and on both residual branches.
+        dropout: Dropout on both residual branches.
+        attention_dropout: Dropout on the attention weights; ``None``: ``dropout``.
     """
 
     def __init__(
@@ -118,6 +119,7 @@ class TransformerEncoder(layers.Layer):
         key_dim: int | None = None,
         norm: str = "layer",
         dropout: float = 0.0,
+        attention_dropout: float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -129,9 +131,13 @@ class TransformerEncoder(layers.Layer):
         self.key_dim = key_dim
         self.norm = norm
         self.dropout = dropout
+        self.attention_dropout = dropout if attention_dropout is None else attention_dropout
         self.supports_masking = True
         self.attention = layers.MultiHeadAttention(
-            num_heads, key_dim or embed_dim // num_heads, dropout=dropout, name="attention"
+            num_heads,
+            key_dim or embed_dim // num_heads,
+            dropout=self.attention_dropout,
+            name="attention",
         )
         self.ff_hidden = layers.Dense(ff_dim, activation="relu", name="ff_hidden")
         self.ff_out = layers.Dense(embed_dim, name="ff_out")
@@ -170,6 +176,7 @@ class TransformerEncoder(layers.Layer):
             "key_dim": self.key_dim,
             "norm": self.norm,
             "dropout": self.dropout,
+            "attention_dropout": self.attention_dropout,
         }
 
 

@@ -112,10 +112,12 @@ def test_glove_bilstm_without_enough_rows_raises() -> None:
         PositionalEmbedding(12, 30, 8, position="sinusoidal"),
         PositionalEmbedding(12, 30, 8, position="none"),
         TransformerEncoder(8, 2, 16, key_dim=4, norm="batch", dropout=0.1, name="enc"),
+        TransformerEncoder(8, 2, 16, dropout=0.3, attention_dropout=0.0),
         TransformerEncoder(8, 2, 16),
         HashedBigramEmbedding(97, 8, name="bigrams"),
     ],
-    ids=["pe-learned", "pe-sinusoidal", "pe-none", "enc-batch", "enc-layer", "bigrams"],
+    ids=["pe-learned", "pe-sinusoidal", "pe-none", "enc-batch", "enc-attention-dropout",
+         "enc-layer", "bigrams"],
 )
 def test_layer_config_round_trip(layer: keras.layers.Layer) -> None:
     config = layer.get_config()
@@ -195,6 +197,11 @@ def test_saved_models_reload_in_a_fresh_process(tmp_path: Path) -> None:
     [
         ("lstm", {"units": 0}, r"train\.lstm\.units: must be > 0, got 0"),
         ("lstm", {"dropout": 1.0}, r"train\.lstm\.dropout: must be in \[0, 1\), got 1\.0"),
+        (
+            "transformer",
+            {"attention_dropout": -0.1},
+            r"train\.transformer\.attention_dropout: must be in \[0, 1\), got -0\.1",
+        ),
         ("lstm", {"vocab_size": 2}, r"train\.lstm\.vocab_size: must be >= 3"),
         ("lstm", {"patience": 0}, r"train\.lstm\.patience: must be >= 1 or null, got 0"),
         ("transformer", {"num_heads": 3}, r"train\.transformer\.embed_dim: 8 is not a multiple"),
@@ -217,3 +224,12 @@ def test_family_params_out_of_range_name_the_key(
 ) -> None:
     with pytest.raises(ParamsError, match=message):
         tiny_cfg(family, **overrides)
+
+
+def test_attention_dropout_defaults_to_the_residual_dropout() -> None:
+    assert TransformerEncoder(8, 2, 16, dropout=0.3).attention.dropout == 0.3
+    encoder = TransformerEncoder(8, 2, 16, dropout=0.3, attention_dropout=0.0)
+    assert (encoder.attention.dropout, encoder.drop_1.rate, encoder.drop_2.rate) == (0.0, 0.3, 0.3)
+    model = build("transformer", dropout=0.2, attention_dropout=0.05)
+    encoder = model.get_layer("encoder")
+    assert (encoder.attention.dropout, encoder.drop_1.rate) == (0.05, 0.2)
