@@ -102,19 +102,22 @@ def train_sklearn_family(spec: FamilySpec, cfg: Any, features: Features) -> Resu
     """Fit a scikit-learn family on the train split; val for the selection score, test once."""
     (x, y), (x_val, y_val) = features.data["train"], features.data["val"]
     model = spec.builder(cfg)
+    features_step, estimator = model[:-1], model[-1]
     log.info("fitting %s on %d reviews", " + ".join(model.named_steps), len(y))
     start = time.perf_counter()
-    model.fit(x, y)
+    # What Pipeline.fit does, keeping the train features to score them without re-vectorizing.
+    x_features = features_step.fit_transform(x, y)
+    estimator.fit(x_features, y)
     seconds = time.perf_counter() - start
     log.info("fitted in %.1f s; scoring train and val", seconds)
     row: dict[str, float] = {"epoch": 0}
-    for (xs, ys), prefix in (((x, y), ""), ((x_val, y_val), "val_")):
-        scores = compute_metrics(ys, model.predict_proba(xs)[:, 1])
+    train_p, val_p = estimator.predict_proba(x_features), model.predict_proba(x_val)
+    for (ys, p), prefix in (((y, train_p), ""), ((y_val, val_p), "val_")):
+        scores = compute_metrics(ys, p[:, 1])
         row |= {f"{prefix}accuracy": scores["accuracy"], f"{prefix}loss": scores["loss"]}
     mlflow.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=0)
     x_test, y_test = features.data["test"]
     p_test = model.predict_proba(x_test)[:, 1]
-    estimator = model[-1]
     facts = {
         "param_count": float(estimator.coef_.size + estimator.intercept_.size),
         "best_val_accuracy": row["val_accuracy"],

@@ -11,11 +11,13 @@ come from the train split only, whatever the model is then trained on.
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 import keras
 import numpy as np
 import scipy.sparse as sp
+from joblib import Parallel, delayed
 from keras import layers, ops
 from sklearn.feature_extraction.text import CountVectorizer
 
@@ -106,13 +108,21 @@ class NgramFeatures:
         log.info("nbsvm features: %d n-grams from %d reviews", x.shape[1], x.shape[0])
         return self._ids(x)
 
-    def transform(self, texts: list[str]) -> np.ndarray:
-        """int32 ids ``[len(texts), max_len]``: each review's by decreasing ``|r|``, 0-padded."""
+    def transform(self, texts: list[str], *, n_jobs: int = 1) -> np.ndarray:
+        """int32 ids ``[len(texts), max_len]``: each review's by decreasing ``|r|``, 0-padded.
+
+        ``n_jobs > 1`` counts the n-grams of chunks in that many worker processes (the same ids).
+        """
         # Chunks bound the peak memory of the sparse intermediate (the test split is 25k reviews).
-        parts = [
-            self._ids(self.vectorizer.transform(texts[i : i + CHUNK]).tocsr())
-            for i in range(0, len(texts), CHUNK)
-        ]
+        chunks = [texts[i : i + CHUNK] for i in range(0, len(texts), CHUNK)]
+        if n_jobs > 1 and len(chunks) > 1:
+            # The workers get the fitted vectorizer only: unpickling this class would import keras.
+            counted = Parallel(n_jobs=min(n_jobs, len(chunks)), return_as="generator")(
+                delayed(self.vectorizer.transform)(chunk) for chunk in chunks
+            )
+        else:
+            counted = map(self.vectorizer.transform, chunks)
+        parts = [self._ids(x.tocsr()) for x in counted]
         return np.concatenate(parts) if parts else np.zeros((0, self.max_len), np.int32)
 
     def _fitted_ratios(self) -> np.ndarray:
@@ -187,7 +197,10 @@ def ngram_features(cfg: NbsvmParams, inputs: dict) -> Features:
     texts = text_features(cfg, inputs).data
     features = NgramFeatures.from_params(cfg)
     data = {"train": (features.fit_transform(*texts["train"]), texts["train"][1])}
-    for split in SPLITS[1:]:
-        log.info("nbsvm features: transforming the %s split", split)
-        data[split] = (features.transform(texts[split][0]), texts[split][1])
+    rest, n_jobs = SPLITS[1:], os.cpu_count() or 1
+    log.info("nbsvm features: transforming %s in %d processes", " and ".join(rest), n_jobs)
+    ids = features.transform([t for split in rest for t in texts[split][0]], n_jobs=n_jobs)
+    ends = np.cumsum([len(texts[split][1]) for split in rest])[:-1]
+    for split, part in zip(rest, np.split(ids, ends), strict=True):
+        data[split] = (part, texts[split][1])
     return Features(data, StandardizingEncoder(features), {"ratios": features.ratios})

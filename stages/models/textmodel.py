@@ -100,13 +100,20 @@ class TextModel:
 
 
 def save_text_model(directory: Path, encoder: Any, model: Any) -> None:
-    """Write ``encoder.joblib`` and ``model.keras`` (a Keras model) or ``model.joblib``."""
+    """Write ``encoder.joblib`` and ``model.keras`` (a Keras model) or ``model.joblib``.
+
+    A Keras model is saved for inference: its architecture and weights, without the optimizer
+    state (Adam's two slots per weight would triple the file, the DVC cache and each MLflow copy).
+    """
     import joblib
     import keras
 
     joblib.dump(encoder, directory / ENCODER_FILE)
     if isinstance(model, keras.Model):
-        model.save(directory / KERAS_FILE)
+        # from_config, not clone_model: a clone shares the compiled model's optimizer.
+        inference = type(model).from_config(model.get_config())
+        inference.set_weights(model.get_weights())
+        inference.save(directory / KERAS_FILE)
     else:
         joblib.dump(model, directory / SKLEARN_FILE)
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
+import h5py
 import keras
 import numpy as np
 import pytest
@@ -20,6 +23,7 @@ from stages.models.layers import (
     sinusoidal_table,
 )
 from stages.models.registry import FAMILIES, names
+from stages.models.textmodel import KERAS_FILE, StandardizingEncoder, save_text_model
 from stages.models.training import compile_model
 from tests.classifier_fixtures import GLOVE_DIM, VOCAB, tiny_cfg
 
@@ -190,6 +194,27 @@ def test_saved_models_reload_in_a_fresh_process(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     for case, path in zip(expected, paths, strict=True):
         np.testing.assert_allclose(np.load(path + ".npy"), expected[case], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("family", ["transformer", "lstm"])
+def test_saved_text_model_keeps_weights_but_not_the_optimizer(family: str, tmp_path: Path) -> None:
+    keras.utils.set_random_seed(0)
+    model = build(family)
+    compile_model(model, tiny_cfg(family), decay_steps=4)
+    x, y = tiny_batch()
+    model.fit(x, y, epochs=1, verbose=0)  # creates Adam's slot variables
+    save_text_model(tmp_path, StandardizingEncoder(), model)
+    model.save(tmp_path / "with_optimizer.keras")
+    with zipfile.ZipFile(tmp_path / KERAS_FILE) as saved, h5py.File(
+        io.BytesIO(saved.read("model.weights.h5"))
+    ) as weights:
+        assert "optimizer" not in weights
+    with zipfile.ZipFile(tmp_path / "with_optimizer.keras") as full, h5py.File(
+        io.BytesIO(full.read("model.weights.h5"))
+    ) as weights:
+        assert "optimizer" in weights
+    reloaded = keras.models.load_model(tmp_path / KERAS_FILE, compile=False)
+    np.testing.assert_array_equal(reloaded.predict(x, verbose=0), model.predict(x, verbose=0))
 
 
 @pytest.mark.parametrize(

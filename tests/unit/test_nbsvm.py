@@ -136,7 +136,7 @@ def test_transform_truncation_keeps_the_largest_ratios() -> None:
     assert sorted(ids[0].tolist()) == sorted([vocab["bad"] + 1, vocab["great"] + 1])
 
 
-def test_transform_is_the_same_in_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_transform_is_the_same_in_chunks_and_in_processes(monkeypatch: pytest.MonkeyPatch) -> None:
     texts, labels = synthetic_reviews(30, 0)
     features = NgramFeatures.from_params(cfg(max_len=20)).fit(texts, labels)
     # The first chunk has only short reviews, the others have reviews truncated to max_len.
@@ -144,6 +144,7 @@ def test_transform_is_the_same_in_chunks(monkeypatch: pytest.MonkeyPatch) -> Non
     whole = features.transform(texts)
     monkeypatch.setattr(nbsvm, "CHUNK", 7)
     np.testing.assert_array_equal(features.transform(texts), whole)
+    np.testing.assert_array_equal(features.transform(texts, n_jobs=2), whole)
     assert whole.shape == (37, 20)
 
 
