@@ -36,8 +36,8 @@ from stages.common.model_registry import check_record, read_record, register_cha
 from stages.common.paths import METRICS_DIR, MODELS_DIR, PLOTS_DIR
 from stages.common.plots import plot_comparison
 from stages.common.predictions import parse_predictions
+from stages.common.references import CONFUSION, REFERENCES_FILE, Reference, load_references
 from stages.common.stats import accuracy_interval, correctness, mcnemar
-from stages.models.registry import CONFUSION, REFERENCES_FILE, Reference, load_references
 
 log = logging.getLogger(__name__)
 

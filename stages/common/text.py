@@ -1,37 +1,25 @@
-"""The one tokenization standard of the IMDB pipeline, and readers of its outputs.
+"""The one tokenization standard of the IMDB pipeline.
 
 ``standardize`` + whitespace split inside a Keras ``TextVectorization`` turn a review into tokens;
 the ``vectorize`` stage adapts that layer on the training split and stores the ids, and
-``predict`` rebuilds the same layer from ``vocab.tsv``. ``load_split`` gives each model family
-its own top-k vocabulary and sequence length from the stored ids without re-tokenizing.
+``predict`` rebuilds the same layer from ``vocab.tsv``. The ids, the vocabulary file and the
+splits follow ``stages.common.vectorized``.
 """
 
 from __future__ import annotations
-
-import zipfile
-from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from stages.common.constants import KERAS_PACKAGE
-from stages.common.errors import StageError
 
-PAD_TOKEN = ""
-UNK_TOKEN = "[UNK]"
-PAD_ID = 0
-UNK_ID = 1
 # Standardized text is whitespace-separated words: the token pattern of its vectorizers.
 TOKEN_PATTERN = r"\S+"
 # Keras' own "lower_and_strip_punctuation" character class, so tokens match the Keras default.
 _PUNCTUATION = r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']'
 # IMDB reviews carry HTML line breaks: "<br />", "<br/>", "<br>".
 _LINE_BREAK = r"<br\s*/?>"
-
-
-class VectorizedFormatError(StageError):
-    """A vocabulary or ``.npz`` split file does not follow the vectorized data contract."""
 
 
 @keras.saving.register_keras_serializable(package=KERAS_PACKAGE)
@@ -66,7 +54,7 @@ def make_vectorizer(vocabulary: list[str] | None = None) -> keras.layers.TextVec
 
     Args:
         vocabulary: full vocabulary including ``""`` and ``"[UNK]"`` at ids 0 and 1 (as
-            returned by ``read_vocab``); ``None`` for a layer to ``adapt``.
+            returned by ``vectorized.read_vocab``); ``None`` for a layer to ``adapt``.
 
     Returns:
         The layer; with ``max_tokens=None`` adapting keeps every training token, by frequency.
@@ -79,132 +67,3 @@ def make_vectorizer(vocabulary: list[str] | None = None) -> keras.layers.TextVec
         ragged=True,
         vocabulary=vocabulary,
     )
-
-
-def clip_ids(ids: np.ndarray, vocab_size: int) -> np.ndarray:
-    """Map ids ``>= vocab_size`` to ``[UNK]``: the top-``vocab_size`` vocabulary (incl. pad, UNK).
-
-    Args:
-        ids: integer token ids of any shape.
-        vocab_size: number of kept ids, at least 2.
-
-    Returns:
-        An int32 copy of ``ids``.
-    """
-    if vocab_size < 2:
-        raise ValueError(f"vocab_size must be >= 2 (pad and [UNK]), got {vocab_size}")
-    return np.where(ids >= vocab_size, UNK_ID, ids).astype(np.int32)
-
-
-def save_split(path: Path, *, ids: np.ndarray, offsets: np.ndarray, labels: np.ndarray) -> None:
-    """Write a vectorized split as an uncompressed ``.npz``: int32 ids, int64 offsets, int8 labels.
-
-    ``np.savez`` stamps each member with the current time; fixed timestamps make the file
-    byte-identical across reruns, so DVC sees unchanged data and downstream stages stay cached.
-    """
-    arrays = {
-        "ids": ids.astype(np.int32),
-        "offsets": offsets.astype(np.int64),
-        "labels": labels.astype(np.int8),
-    }
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as zf:
-        for name, array in arrays.items():
-            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-            with zf.open(info, "w", force_zip64=True) as fh:
-                np.lib.format.write_array(fh, array, allow_pickle=False)
-
-
-def load_ragged(npz_path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Read and check a vectorized split: flat ``ids``, ``offsets`` (n + 1) and ``labels``.
-
-    Raises:
-        VectorizedFormatError: a key is missing or the arrays are inconsistent.
-    """
-    with np.load(npz_path) as data:
-        missing = sorted({"ids", "offsets", "labels"} - set(data.files))
-        if missing:
-            raise VectorizedFormatError(f"{npz_path}: missing arrays {missing}")
-        ids, offsets, labels = data["ids"], data["offsets"], data["labels"]
-    ok = (
-        offsets.ndim == 1
-        and len(offsets) == len(labels) + 1
-        and offsets[0] == 0
-        and offsets[-1] == len(ids)
-        and bool(np.all(np.diff(offsets) >= 0))
-    )
-    if not ok:
-        raise VectorizedFormatError(
-            f"{npz_path}: offsets must start at 0, end at len(ids)={len(ids)}, be non-decreasing "
-            f"and have len(labels) + 1 = {len(labels) + 1} entries (got {len(offsets)})"
-        )
-    return ids, offsets, labels
-
-
-def load_split(
-    npz_path: Path,
-    *,
-    vocab_size: int,
-    seq_len: int,
-    padding: str = "post",
-    truncating: str = "post",
-) -> tuple[np.ndarray, np.ndarray]:
-    """Load a split as a padded id matrix over the top-``vocab_size`` vocabulary.
-
-    Args:
-        npz_path: ``data/prepared/vectorized/<split>.npz``.
-        vocab_size: ids ``>= vocab_size`` become 1 (``[UNK]``).
-        seq_len: every row is padded with 0 or truncated to this length.
-        padding: ``"post"`` or ``"pre"`` (where the zeros go).
-        truncating: ``"post"`` or ``"pre"`` (which end of a long review is dropped).
-
-    Returns:
-        ``(X, y)``: int32 ``[n, seq_len]`` ids and int32 ``[n]`` labels (0 neg, 1 pos).
-
-    Raises:
-        VectorizedFormatError: the file breaks the contract.
-    """
-    if seq_len < 1:
-        raise ValueError(f"seq_len must be >= 1, got {seq_len}")
-    ids, offsets, labels = load_ragged(npz_path)
-    rows = np.split(clip_ids(ids, vocab_size), offsets[1:-1])
-    x = keras.utils.pad_sequences(
-        rows, maxlen=seq_len, dtype="int32", padding=padding, truncating=truncating, value=PAD_ID
-    )
-    return x, labels.astype(np.int32)
-
-
-def read_vocab_counts(path: Path) -> tuple[list[str], np.ndarray]:
-    """Read ``vocab.tsv`` (line i = ``token<TAB>count`` of id i).
-
-    Lines are split on ``"\\n"`` only: tokens may hold characters that ``str.splitlines`` would
-    treat as line breaks (``\\x1c``, ``\\u2028``...).
-
-    Returns:
-        The tokens and their int64 training-split counts.
-
-    Raises:
-        VectorizedFormatError: a line lacks its count, or ids 0/1 are not pad/``[UNK]``.
-    """
-    lines = Path(path).read_text(encoding="utf-8").split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    tokens: list[str] = []
-    counts: list[int] = []
-    for lineno, line in enumerate(lines, start=1):
-        token, sep, count = line.rpartition("\t")
-        if not sep or not (count.isascii() and count.isdigit()):
-            raise VectorizedFormatError(
-                f"{path}:{lineno}: expected 'token<TAB>count', got {line!r}"
-            )
-        tokens.append(token)
-        counts.append(int(count))
-    if tokens[:2] != [PAD_TOKEN, UNK_TOKEN]:
-        raise VectorizedFormatError(
-            f"{path}: lines 1-2 must be the pad token '' and {UNK_TOKEN!r}, got {tokens[:2]}"
-        )
-    return tokens, np.asarray(counts, dtype=np.int64)
-
-
-def read_vocab(path: Path) -> list[str]:
-    """Read the tokens of ``vocab.tsv`` (index = id), ready for ``make_vectorizer``."""
-    return read_vocab_counts(path)[0]

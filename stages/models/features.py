@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from stages.common.text import load_split, read_vocab, standardize_texts
+from stages.common.text import standardize_texts
+from stages.common.vectorized import load_split, read_vocab
 from stages.models.textmodel import StandardizingEncoder, TokenIdEncoder
 
 SPLITS = ("train", "val", "test")

@@ -1,10 +1,11 @@
 """The model families: one ``FamilySpec`` per family, the single place that says what a family is.
 
-Training, prediction, params validation, compare and the tests read this table; no other code
-tests a family by name or by params class. Adding a family: its params section in params.yaml,
-its entries in dvc.yaml (``vars: sentiment``, compare deps, plots), its reference in
-stages/references.yaml, a builder module (its params model and builder) with an entry here, and
-its own tests; tests/unit/test_registry.py checks that these name the same families.
+Training, prediction, params validation and the tests read this table; no other code tests a
+family by name or by params class. Adding a family: its params section in params.yaml, its
+entries in dvc.yaml (``vars: sentiment``, compare deps, plots), its reference in
+stages/references.yaml (read by ``stages.common.references``), a builder module (its params model
+and builder) with an entry here, and its own tests; tests/unit/test_registry.py checks that these
+name the same families.
 """
 
 from __future__ import annotations
@@ -14,12 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
 from stages.common import params as params_file
-from stages.common.errors import StageError
 from stages.common.params import Params, ParamsError
-from stages.common.paths import PARAMS_FILE, REPO_ROOT
+from stages.common.paths import PARAMS_FILE
 from stages.models import classifiers, nbsvm, seq2seq, tfidf
 from stages.models.classifiers import (
     GloveBilstmParams,
@@ -33,10 +31,6 @@ from stages.models.tfidf import TfidfLogregParams
 
 Kind = Literal["keras_sentiment", "sklearn_sentiment", "translator"]
 SENTIMENT_KINDS = ("keras_sentiment", "sklearn_sentiment")
-# The reference numbers of every family, by task (the tasks of compare's report).
-REFERENCES_FILE = REPO_ROOT / "stages" / "references.yaml"
-TASKS = ("sentiment", "translation")
-CONFUSION = ("tn", "fp", "fn", "tp")
 # The params.yaml section of each kind of family.
 SECTIONS: dict[Kind, str] = {
     "keras_sentiment": "train",
@@ -154,48 +148,3 @@ def parse_params(raw: Any) -> Params:
 def load_params(path: Path = PARAMS_FILE) -> Params:
     """Read params.yaml and validate it whole, family sections included."""
     return params_file.load_params(path, family_models())
-
-
-class ReferencesError(StageError):
-    """``references.yaml`` is missing a task or family, or an entry is malformed."""
-
-
-@dataclass(frozen=True)
-class Reference:
-    """A family's reference number: ``accuracy`` (exact match for translators) from ``source``."""
-
-    source: str
-    anchor: str
-    accuracy: float
-    confusion: dict[str, int] | None = None
-
-
-def load_references(path: Path = REFERENCES_FILE) -> dict[str, dict[str, Reference]]:
-    """``{task: {family: Reference}}`` from ``references.yaml``.
-
-    Raises:
-        ReferencesError: a task or a family entry is missing, unknown or of the wrong type.
-    """
-    with open(path, encoding="utf-8") as fh:
-        raw = yaml.safe_load(fh)
-    if not isinstance(raw, dict) or sorted(raw) != sorted(TASKS):
-        raise ReferencesError(f"{path}: top-level keys must be {', '.join(TASKS)}")
-    refs: dict[str, dict[str, Reference]] = {}
-    for task in TASKS:
-        if not isinstance(raw[task], dict) or not raw[task]:
-            raise ReferencesError(f"{path}: {task}: must map family names to references")
-        refs[task] = {family: _reference(path, f"{task}.{family}", entry)
-                      for family, entry in raw[task].items()}
-    return refs
-
-
-def _reference(path: Path, key: str, entry: Any) -> Reference:
-    try:
-        ref = Reference(**entry)
-    except TypeError as exc:  # not a mapping, or a missing or unknown key
-        raise ReferencesError(f"{path}: {key}: {exc}") from exc
-    if not (isinstance(ref.accuracy, (int, float)) and 0.0 <= ref.accuracy <= 1.0):
-        raise ReferencesError(f"{path}: {key}.accuracy: must be a number in [0, 1]")
-    if ref.confusion is not None and sorted(ref.confusion) != sorted(CONFUSION):
-        raise ReferencesError(f"{path}: {key}.confusion: needs exactly {', '.join(CONFUSION)}")
-    return ref

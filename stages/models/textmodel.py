@@ -53,7 +53,8 @@ class TokenIdEncoder:
         """Token ids ``[len(texts), seq_len]``."""
         import tensorflow as tf
 
-        from stages.common.text import load_split, make_vectorizer, save_split
+        from stages.common.text import make_vectorizer
+        from stages.common.vectorized import load_split, save_split
 
         if self._layer is None:
             self._layer = make_vectorizer(self.vocabulary)

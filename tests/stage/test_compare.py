@@ -13,7 +13,7 @@ from PIL import Image
 
 from stages import compare
 from stages.common.model_registry import RegistryError
-from stages.models import registry
+from stages.common.references import Reference, ReferencesError, load_references
 from tests.compare_fixtures import (
     REFERENCES,
     log_training_run,
@@ -200,13 +200,13 @@ def test_family_without_validation_score_is_listed_but_never_champion() -> None:
 
 
 def test_the_fixture_references_load_as_written(tmp_path: Path) -> None:
-    refs = registry.load_references(write_references(tmp_path / "references.yaml"))
+    refs = load_references(write_references(tmp_path / "references.yaml"))
     assert {task: list(task_refs) for task, task_refs in refs.items()} == {
         task: list(task_refs) for task, task_refs in REFERENCES.items()}
     assert refs["sentiment"]["transformer_seed"].confusion == {
         "tn": 10780, "fp": 1720, "fn": 4456, "tp": 8044,
     }
-    assert refs["sentiment"]["lstm"] == registry.Reference(*REFERENCES["sentiment"]["lstm"])
+    assert refs["sentiment"]["lstm"] == Reference(*REFERENCES["sentiment"]["lstm"])
 
 
 @pytest.mark.parametrize(
@@ -226,6 +226,6 @@ def test_the_fixture_references_load_as_written(tmp_path: Path) -> None:
 def test_bad_references_name_the_key(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "references.yaml"
     path.write_text(text)
-    with pytest.raises(registry.ReferencesError) as exc:
-        registry.load_references(path)
+    with pytest.raises(ReferencesError) as exc:
+        load_references(path)
     assert str(exc.value) == f"{path}: {message}"

@@ -21,7 +21,7 @@ from stages import predict
 from stages.common import model_registry
 from stages.common.constants import PREDICT_BATCH
 from stages.common.metrics import compute_metrics
-from stages.common.text import load_split
+from stages.common.vectorized import load_split
 from stages.models.classifiers import positive_probability
 from stages.models.registry import sentiment_families
 from tests.classifier_fixtures import TrainedFamilies

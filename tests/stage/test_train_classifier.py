@@ -18,8 +18,9 @@ from stages import train_classifier
 from stages.common.metrics import compute_metrics
 from stages.common.params import ParamsError
 from stages.common.paths import PARAMS_FILE
-from stages.common.text import load_split, standardize_texts
+from stages.common.text import standardize_texts
 from stages.common.tracking import TrackingError
+from stages.common.vectorized import load_split
 from stages.models.classifiers import positive_probability
 from stages.models.registry import parse_params
 from tests.classifier_fixtures import SIZES, tiny_params, tiny_train, write_prepared

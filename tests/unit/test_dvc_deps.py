@@ -1,9 +1,12 @@
-"""Every stage declares exactly the project modules its command imports, and each sentiment
-family exactly the prepared data its registry entry reads."""
+"""Every stage declares exactly the project modules its command imports, each sentiment family
+exactly the prepared data its registry entry reads, and the data and compare stages import no
+Keras."""
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +18,8 @@ from tests.conftest import REPO_ROOT
 DVC_YAML = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text(encoding="utf-8"))
 DATA_INPUTS = {"vectorized": "data/prepared/vectorized", "embeddings":
                "data/prepared/embeddings.npy", "imdb": "data/prepared/imdb"}
+# Stages that train no Keras model: importing Keras/TensorFlow would cost each run seconds.
+KERAS_FREE_STAGES = ("embeddings", "compare", "prepare_imdb", "download", "tokenize_translate")
 
 
 def module_file(name: str) -> Path | None:
@@ -66,3 +71,13 @@ def test_each_family_depends_on_the_data_its_registry_entry_reads() -> None:
     for family, item in families.items():
         expected = {DATA_INPUTS[name] for name in registry.spec(family).inputs}
         assert {item["data"], item["more"]} == expected, family
+
+
+def test_data_and_compare_stages_import_no_keras() -> None:
+    imports = ", ".join(f"stages.{stage}" for stage in KERAS_FREE_STAGES)
+    script = (f"import {imports}; import sys; "
+              "print(sorted(m for m in ('keras', 'tensorflow') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip() == "[]"

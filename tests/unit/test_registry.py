@@ -11,6 +11,7 @@ import pytest
 import yaml
 from dvc.repo import Repo
 
+from stages.common.references import load_references
 from stages.models import registry
 from tests.conftest import REPO_ROOT
 
@@ -49,7 +50,7 @@ def test_params_yaml_configures_each_family_in_its_section() -> None:
 
 
 def test_references_list_each_family() -> None:
-    refs = registry.load_references()
+    refs = load_references()
     assert sorted(refs["sentiment"]) == SENTIMENT
     assert sorted(refs["translation"]) == TRANSLATORS
 

@@ -7,14 +7,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from stages.common.text import (
+from stages.common.text import make_vectorizer, standardize
+from stages.common.vectorized import (
     VectorizedFormatError,
     load_split,
-    make_vectorizer,
     read_vocab,
     read_vocab_counts,
     save_split,
-    standardize,
 )
 
 VOCAB = ["", "[UNK]", "the", "film", "was"]
