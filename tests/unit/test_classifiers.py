@@ -18,6 +18,7 @@ from stages.common.params import ParamsError
 from stages.models.classifiers import INPUT_NAME, OUTPUT_NAME
 from stages.models.layers import (
     HashedBigramEmbedding,
+    MatmulAttention,
     PositionalEmbedding,
     TransformerEncoder,
     sinusoidal_table,
@@ -260,3 +261,26 @@ def test_attention_dropout_defaults_to_the_residual_dropout() -> None:
     model = build("transformer", dropout=0.2, attention_dropout=0.05)
     encoder = model.get_layer("encoder")
     assert (encoder.attention.dropout, encoder.drop_1.rate) == (0.05, 0.2)
+
+
+@pytest.mark.parametrize("heads, key_dim, dropout", [(3, 4, 0.0), (1, 8, 0.0), (2, 4, 0.5)])
+def test_matmul_attention_equals_keras_multi_head_attention(
+    heads: int, key_dim: int, dropout: float
+) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(5, 7, 8)).astype("float32")
+    mask = rng.random((5, 7, 7)) > 0.3
+    reference = keras.layers.MultiHeadAttention(heads, key_dim, dropout=dropout)
+    ours = MatmulAttention(heads, key_dim, dropout=dropout)
+    reference(x, x)
+    ours(x, x)
+    ours.set_weights(reference.get_weights())
+    for kwargs in ({}, {"attention_mask": mask}):
+        expected, expected_scores = reference(x, x, return_attention_scores=True, **kwargs)
+        got, scores = ours(x, x, return_attention_scores=True, **kwargs)
+        np.testing.assert_allclose(got, expected, atol=1e-5)
+        np.testing.assert_allclose(scores, expected_scores, atol=1e-6)
+    if dropout:  # in training, dropout zeroes some attention weights: the output changes
+        keras.utils.set_random_seed(1)
+        dropped = ours(x, x, training=True)
+        assert not np.allclose(dropped, ours(x, x))
