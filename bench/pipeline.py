@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     env["MLFLOW_TRACKING_URI"] = f"sqlite:///{clone}/mlflow.db"
     if args.isa:
         env["ONEDNN_MAX_CPU_ISA"] = args.isa
-    rows, bare, total = [], [], 0.0
+    rows, bare = [], []
     try:
         refs = anchors(clone)
         if args.stages:
