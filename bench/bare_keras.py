@@ -1,7 +1,7 @@
 """Training throughput: the stage's input pipeline against a bare ``model.fit(x, y)``.
 
 Builds the family's model (params.yaml ``train.<family>``) twice with the same seed, as the
-stage builds it (its registry entry's builder and features, ``stages.models.training``), and
+stage builds it (its registry entry's builder and features, ``stages.models.keras.fit``), and
 trains each on the real prepared train split for a few epochs, taking turns epoch by epoch: one
 fed the stage's way (``training.make_dataset``: shuffled index batches, fixed prefetch), one fed
 numpy arrays straight to ``model.fit`` (Keras' own adapter). Epoch 1
@@ -29,7 +29,7 @@ import tensorflow as tf  # noqa: E402
 
 from stages.common.paths import PREPARED_DIR  # noqa: E402
 from stages.models import registry  # noqa: E402
-from stages.models.training import (  # noqa: E402
+from stages.models.keras.fit import (  # noqa: E402
     build_model,
     compile_model,  # noqa: E402
     make_dataset,

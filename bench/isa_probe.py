@@ -33,7 +33,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from keras import layers  # noqa: E402
 
-from stages.common.vectorized import load_split  # noqa: E402
+from stages.data.vectorized import load_split  # noqa: E402
 
 log = logging.getLogger("isa_probe")
 VECTORIZED = Path("/work/main/data/prepared/vectorized")

@@ -10,7 +10,7 @@ confusion matrices of all sentiment families side by side).
 Registry: the champion, the sentiment family with the best validation accuracy, becomes a new
 version of the MLflow registered model ``imdb-sentiment`` and gets the alias ``champion``. The
 version's model is the raw-text model whose run and model ids ``train@<family>`` recorded in
-``models/<family>/mlflow.json`` (``stages.common.model_registry``); no new version is made if
+``models/<family>/mlflow.json`` (``stages.tracking.model_registry``); no new version is made if
 the alias already points at that model.
 Params: none.
 """
@@ -27,17 +27,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from stages.common import tracking
 from stages.common.cli import stage_main
 from stages.common.constants import CHAMPION_ALIAS, REGISTERED_MODEL
 from stages.common.errors import StageError
 from stages.common.io import atomic_write_text
-from stages.common.model_registry import check_record, read_record, register_champion
 from stages.common.paths import METRICS_DIR, MODELS_DIR, PLOTS_DIR
-from stages.common.plots import plot_comparison
-from stages.common.predictions import parse_predictions
-from stages.common.references import CONFUSION, REFERENCES_FILE, Reference, load_references
-from stages.common.stats import accuracy_interval, correctness, mcnemar
+from stages.evaluation.plots import plot_comparison
+from stages.evaluation.predictions import parse_predictions
+from stages.evaluation.references import CONFUSION, REFERENCES_FILE, Reference, load_references
+from stages.evaluation.stats import accuracy_interval, correctness, mcnemar
+from stages.tracking import store
+from stages.tracking.model_registry import check_record, read_record, register_champion
 
 log = logging.getLogger(__name__)
 
@@ -298,8 +298,8 @@ def run(
                                                     f"train@{family}")
                            for family in refs["sentiment"]})
     champion = choose_champion(sentiment)
-    uri = tracking.tracking_uri()
-    tracking.check_tracking(uri)
+    uri = store.tracking_uri()
+    store.check_tracking(uri)
     # Registering a models:/<model id> source resolves it through MLflow's current tracking
     # URI, whose default is mlflow.db in the working directory: a queued dvc exp run's
     # temporary workspace, which does not have the model.
@@ -307,12 +307,12 @@ def run(
     mlflow.set_registry_uri(uri)
     client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
     record = read_record(models_dir, champion)
-    with tracking.store_lock(uri):  # found before any output is written
+    with store.store_lock(uri):  # found before any output is written
         check_record(client, champion, record)
     atomic_write_text(metrics_dir / "summary.md",
                       render_summary(sentiment, translation, refs, champion, pairs))
     plot_comparison(sentiment, histories, translation, refs, plots_dir / "comparison.png")
-    with tracking.store_lock(uri):  # one read-check-write of the alias at a time
+    with store.store_lock(uri):  # one read-check-write of the alias at a time
         version = register_champion(client, champion, record, tags=selection_tags(
             sentiment[champion]))
     return {"champion": champion, "version": str(version.version), "run_id": record["run_id"]}

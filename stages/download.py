@@ -23,15 +23,15 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-from stages.common.archive import ArchiveError, extract_zip_member, verify_imdb
-from stages.common.checksums import ChecksumError, check_digest, sha256_file
 from stages.common.cli import stage_main
-from stages.common.fetch import fetch, mirror_from_env
-from stages.common.glove import GloveFormatError
 from stages.common.io import OutputError, atomic_path, make_temp_dir, output_error
 from stages.common.params import Params, load_params
 from stages.common.paths import RAW_DIR
-from stages.common.sources import (
+from stages.data.archive import ArchiveError, extract_zip_member, verify_imdb
+from stages.data.checksums import ChecksumError, check_digest, sha256_file
+from stages.data.fetch import fetch, mirror_from_env
+from stages.data.glove import GloveFormatError
+from stages.data.sources import (
     GloveSource,
     ImdbSource,
     Sources,

@@ -29,11 +29,11 @@ import pandas as pd
 
 from stages.common.cli import stage_main
 from stages.common.errors import StageError
-from stages.common.glove import GloveFormatError, glove_path
 from stages.common.io import atomic_path, atomic_write_json
 from stages.common.params import Params, load_params
 from stages.common.paths import METRICS_DIR, PREPARED_DIR, RAW_DIR
-from stages.common.vectorized import UNK_ID, read_vocab_counts
+from stages.data.glove import GloveFormatError, glove_path
+from stages.data.vectorized import UNK_ID, read_vocab_counts
 
 log = logging.getLogger(__name__)
 

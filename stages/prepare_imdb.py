@@ -18,12 +18,12 @@ from pathlib import Path
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from stages.common.archive import IMDB_ROOT, iter_imdb_reviews
 from stages.common.cli import stage_main
 from stages.common.errors import StageError
 from stages.common.io import atomic_path, atomic_write_json
 from stages.common.params import Params, load_params
 from stages.common.paths import METRICS_DIR, PREPARED_DIR, RAW_DIR
+from stages.data.archive import IMDB_ROOT, iter_imdb_reviews
 
 log = logging.getLogger(__name__)
 

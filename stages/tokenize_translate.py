@@ -3,7 +3,7 @@
 Inputs: ``data/raw/translate.csv`` (UTF-8 with BOM, CRLF, no header, rows ``english,korean``).
 Outputs: ``data/prepared/translate/tokens.npz`` (``encoder_input``, ``decoder_input``,
 ``decoder_target`` int32 padded with 0, plus the ``english`` and ``korean`` words),
-``data/prepared/translate/vocab.json`` (see ``stages.common.charvocab``),
+``data/prepared/translate/vocab.json`` (see ``stages.data.charvocab``),
 ``metrics/tokenize_translate.json``.
 Params: none.
 """
@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from stages.common.charvocab import ENGLISH, CharVocab
 from stages.common.cli import stage_main
 from stages.common.errors import StageError
 from stages.common.io import atomic_path, atomic_write_json
 from stages.common.paths import METRICS_DIR, PREPARED_DIR, RAW_DIR
+from stages.data.charvocab import ENGLISH, CharVocab
 
 log = logging.getLogger(__name__)
 

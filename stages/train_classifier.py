@@ -13,41 +13,35 @@ of every test review, for confidence intervals and paired tests), ``metrics/plot
 Each execution is one MLflow run "<family>" in the experiment "sentiment".
 Params: ``train.<family>``.
 
-Keras families share one loop (``stages/models/training.py``); scikit-learn families are fitted
-on the train split. The test split is used once, after training.
+The family's fit loop (``stages/models/keras/fit.py``, ``stages/models/sklearn_fit.py``, named
+by its kind in the registry) trains it and scores the test split once, after training.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import keras
 import mlflow
-import numpy as np
-import pandas as pd
-import tensorflow as tf
 
-from stages.common import tracking
 from stages.common.cli import family_argument, stage_main
 from stages.common.constants import SENTIMENT_EXPERIMENT
 from stages.common.io import atomic_path, atomic_write_json
-from stages.common.metrics import compute_metrics
-from stages.common.model_registry import RECORD_FILE
 from stages.common.params import Params
 from stages.common.paths import METRICS_DIR, MODELS_DIR, PLOTS_DIR, PREDICTIONS_DIR, PREPARED_DIR
-from stages.common.plots import plot_confusion
-from stages.common.predictions import save_predictions
+from stages.evaluation.metrics import compute_metrics
+from stages.evaluation.plots import plot_confusion
+from stages.evaluation.predictions import save_predictions
 from stages.models import registry
-from stages.models.features import Features
+from stages.models.features import Features, Trained
 from stages.models.pyfunc import log_sentiment_model
 from stages.models.registry import FamilySpec
 from stages.models.textmodel import save_text_model
-from stages.models.training import predict_keras, train_keras
+from stages.tracking import runs
+from stages.tracking.model_registry import RECORD_FILE
 
 log = logging.getLogger(__name__)
 
@@ -78,56 +72,6 @@ class Outputs:
         return self.metrics_dir / PREDICTIONS_DIR.relative_to(METRICS_DIR)
 
 
-@dataclass
-class Result:
-    """A trained family: the test probabilities, history and facts of the run."""
-
-    model: Any
-    y_test: np.ndarray
-    p_test: np.ndarray
-    history: pd.DataFrame
-    seconds: float
-    facts: dict[str, float]
-
-
-def train_keras_family(spec: FamilySpec, cfg: Any, features: Features) -> Result:
-    """Train a Keras family with the shared loop, then score the test split once."""
-    fitted = train_keras(spec.builder, cfg, features.data, features.build_kwargs)
-    x_test, y_test = features.data["test"]
-    p_test = predict_keras(fitted.model, x_test)
-    return Result(fitted.model, y_test, p_test, fitted.history, fitted.seconds, fitted.facts)
-
-
-def train_sklearn_family(spec: FamilySpec, cfg: Any, features: Features) -> Result:
-    """Fit a scikit-learn family on the train split; val for the selection score, test once."""
-    (x, y), (x_val, y_val) = features.data["train"], features.data["val"]
-    model = spec.builder(cfg)
-    features_step, estimator = model[:-1], model[-1]
-    log.info("fitting %s on %d reviews", " + ".join(model.named_steps), len(y))
-    start = time.perf_counter()
-    # What Pipeline.fit does, keeping the train features to score them without re-vectorizing.
-    x_features = features_step.fit_transform(x, y)
-    estimator.fit(x_features, y)
-    seconds = time.perf_counter() - start
-    log.info("fitted in %.1f s; scoring train and val", seconds)
-    row: dict[str, float] = {"epoch": 0}
-    train_p, val_p = estimator.predict_proba(x_features), model.predict_proba(x_val)
-    for (ys, p), prefix in (((y, train_p), ""), ((y_val, val_p), "val_")):
-        scores = compute_metrics(ys, p[:, 1])
-        row |= {f"{prefix}accuracy": scores["accuracy"], f"{prefix}loss": scores["loss"]}
-    mlflow.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=0)
-    x_test, y_test = features.data["test"]
-    p_test = model.predict_proba(x_test)[:, 1]
-    facts = {
-        "param_count": float(estimator.coef_.size + estimator.intercept_.size),
-        "best_val_accuracy": row["val_accuracy"],
-    }
-    return Result(model, y_test, p_test, pd.DataFrame([row]), seconds, facts)
-
-
-TRAINERS = {"keras_sentiment": train_keras_family, "sklearn_sentiment": train_sklearn_family}
-
-
 def save_model(family: str, model: Any, encoder: Any, facts: dict, models_dir: Path) -> None:
     """``models/<family>/``: a raw-text model (``encoder.joblib`` + ``model.keras`` or
     ``model.joblib``, see ``stages.models.textmodel``), ``preprocess.json`` for a token-id
@@ -142,7 +86,7 @@ def save_model(family: str, model: Any, encoder: Any, facts: dict, models_dir: P
 
 
 def save_outputs(
-    family: str, result: Result, features: Features, metrics: dict, outputs: Outputs
+    family: str, result: Trained, features: Features, metrics: dict, outputs: Outputs
 ) -> Path:
     """Write the model, metrics JSON, predictions, history CSV and confusion PNG; return the
     PNG path."""
@@ -158,7 +102,7 @@ def save_outputs(
     return png
 
 
-def log_run(result: Result, family_dir: Path, metrics: dict, png: Path) -> None:
+def log_run(result: Trained, family_dir: Path, metrics: dict, png: Path) -> None:
     """Final test metrics (``test_`` prefix), run facts, confusion figure and raw-text pyfunc
     model of the active run; then ``<family_dir>/mlflow.json`` records the run and model ids
     (compare registers that model)."""
@@ -182,11 +126,9 @@ def run(
     inputs, outputs = inputs or Inputs(), outputs or Outputs()
     spec = registry.spec(family)
     cfg = registry.family_params(params, family)
-    tracking.check_tracking(tracking.tracking_uri())
-    keras.utils.set_random_seed(cfg.seed)
-    tf.config.experimental.enable_op_determinism()
+    trainer = spec.trainer()
     paths = inputs.of(spec)
-    with tracking.tracking_run(
+    with runs.tracking_run(
         experiment=SENTIMENT_EXPERIMENT,
         run_name=family,
         stage=f"train@{family}",
@@ -195,7 +137,7 @@ def run(
     ):
         features = spec.features(cfg, paths)
         log.info("%s: %s", family, {s: len(y) for s, (_, y) in features.data.items()})
-        result = TRAINERS[spec.kind](spec, cfg, features)
+        result = trainer.train(spec, cfg, features)
         metrics = compute_metrics(result.y_test, result.p_test)
         if "best_val_accuracy" in result.facts:
             metrics["best_val_accuracy"] = result.facts.pop("best_val_accuracy")
@@ -207,7 +149,7 @@ def run(
 
 
 def _run(args: argparse.Namespace) -> None:
-    run(registry.load_params(), args.family)
+    run(registry.load_params(families=[args.family]), args.family)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,7 +8,7 @@ Outputs: data/prepared/vectorized/vocab.tsv (line i = ``token<TAB>count`` of id 
          metrics/vectorize.json (vocabulary size, tokens per split, train review lengths,
          share of val/test tokens unknown to the train vocabulary).
 Params:  none. The full vocabulary is kept (``max_tokens=None``); each model family picks its
-         top-k vocabulary and sequence length with ``stages.common.vectorized.load_split``.
+         top-k vocabulary and sequence length with ``stages.data.vectorized.load_split``.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from stages.common.errors import StageError
 from stages.common.io import atomic_path, atomic_write_json
 from stages.common.params import Params, load_params
 from stages.common.paths import METRICS_DIR, PREPARED_DIR
-from stages.common.text import make_vectorizer
-from stages.common.vectorized import UNK_ID, save_split
+from stages.data.text import make_vectorizer
+from stages.data.vectorized import UNK_ID, save_split
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ import yaml
 
 from stages.common.params import from_dict
 from stages.common.paths import PARAMS_FILE
-from stages.common.vectorized import save_split
+from stages.data.vectorized import save_split
 from stages.models.registry import sentiment_families, spec
 
 POSITIVE = ["great", "superb", "wonderful", "loved"]

@@ -14,8 +14,8 @@ import pandas as pd
 import yaml
 from sklearn.dummy import DummyClassifier
 
-from stages.common import tracking
-from stages.common.predictions import save_predictions
+from stages.evaluation.predictions import save_predictions
+from stages.tracking import store
 
 SEED_CONFUSION = {"tn": 10780, "fp": 1720, "fn": 4456, "tp": 8044}
 # (tn, fp, fn, tp, best_val_accuracy, roc_auc, training_seconds, param_count) on 25,000 reviews.
@@ -135,7 +135,7 @@ def log_training_run(
     current (sqlite) tracking URI, and write its ``models_dir/<family>/mlflow.json`` if given;
     returns the run id."""
     # Artifacts beside the sqlite store, as the training stages place them.
-    exp_id = tracking.experiment_id("sentiment", mlflow.get_tracking_uri())
+    exp_id = store.experiment_id("sentiment", mlflow.get_tracking_uri())
     with mlflow.start_run(experiment_id=exp_id, run_name=family,
                           tags={"dvc_stage": f"train@{family}", "git_commit": "abc123"}) as run:
         mlflow.log_metrics({f"test_{key}": float(value) for key, value in metrics.items()})

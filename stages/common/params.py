@@ -1,7 +1,7 @@
 """Typed view of ``params.yaml``: a frozen pydantic dataclass per section, validated before any
 stage works; errors name the key: ``params: train.lstm.units: must be > 0, got 0``.
 
-Each family's params model lives beside its builder (``stages/models/``); ``parse_params`` gets
+Each family's params model lives in its module (``stages/families/``); ``parse_params`` gets
 them from ``stages.models.registry``. The shared base of the neural sentiment families and the
 field types several families use are here."""
 
@@ -21,6 +21,8 @@ from stages.common.errors import StageError
 from stages.common.paths import PARAMS_FILE
 
 PosIntOrNull = Annotated[Int, check(lambda v: v >= 1, "must be >= 1 or null")] | None
+Dropout = Annotated[Float, check(lambda v: 0 <= v < 1, "must be in [0, 1)")]
+Buckets = Annotated[Int, Field(ge=0)]  # hashed bigram embeddings added to the tokens' (0: off)
 
 
 class ParamsError(StageError):
@@ -49,11 +51,9 @@ class EmbeddingsParams:
     oov: Literal["zero", "random"]
 
 
-
-
 @model
 class KerasFitParams:
-    """How the shared loop (``stages/models/training.py``) trains a Keras sentiment family."""
+    """How the Keras loop (``stages/models/keras/fit.py``) trains a sentiment family."""
 
     seed: Int
     epochs: PosInt
@@ -86,7 +86,7 @@ class NeuralClassifierParams(KerasFitParams):
     truncating: Literal["pre", "post"]  # "pre" drops the start of long reviews, keeps the end
 
 
-Families = Mapping[str, Mapping[str, type]]
+Families = Mapping[str, Mapping[str, type | None]]
 
 
 @model
@@ -105,11 +105,19 @@ def from_dict(cls: type, data: Any, section: str) -> Any:
     return config.validate(cls, data, ParamsError, prefix="params", loc=tuple(section.split(".")))
 
 
-def _families(data: dict[str, Any], registry: dict[str, type], section: str) -> dict[str, Any]:
+def _families(
+    data: dict[str, Any], registry: Mapping[str, type | None], section: str
+) -> dict[str, Any]:
+    """Each family of ``data`` validated by its model; a family whose model is None stays a
+    mapping (validated when a stage of that family asks for it)."""
     for name in (n for n in data if n not in registry):
         valid = ", ".join(registry)
         raise ParamsError(f"params: {section}.{name}: unknown family (valid: {valid})")
-    return {name: from_dict(registry[name], data[name], f"{section}.{name}") for name in data}
+    return {
+        name: data[name] if registry[name] is None
+        else from_dict(registry[name], data[name], f"{section}.{name}")
+        for name in data
+    }
 
 
 def parse_params(raw: Any, families: Families | None = None) -> Params:

@@ -1,7 +1,3 @@
-"""Pure Keras model builders and registered custom layers.
-
-Importing the package registers the custom layers, so ``keras.models.load_model(path)`` can
-rebuild any saved family model.
+"""The models layer: the family registry, the fit loops by kind (``keras``, ``sklearn_fit``,
+``translator_fit``), the raw-text model and its MLflow pyfunc. Importing it imports no framework.
 """
-
-from stages.models import layers as layers  # noqa: F401  (registration on import)

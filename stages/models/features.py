@@ -1,4 +1,5 @@
-"""What a sentiment family is fed: ``Features`` built from the prepared data of its inputs.
+"""What a sentiment family is fed (``Features``, built from the prepared data of its inputs) and
+what its fit loop returns (``Trained``).
 
 Token-id families read the ``vectorize`` stage's ids and vocabulary (the ``glove_bilstm``-style
 families also the GloVe matrix); text families read the prepared review texts, standardized as
@@ -15,8 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from stages.common.text import standardize_texts
-from stages.common.vectorized import load_split, read_vocab
+from stages.data.standardize import standardize_texts
+from stages.data.vectorized import load_split, read_vocab
 from stages.models.textmodel import StandardizingEncoder, TokenIdEncoder
 
 SPLITS = ("train", "val", "test")
@@ -30,6 +31,18 @@ class Features:
     data: dict[str, tuple[Any, np.ndarray]]
     encoder: Any
     build_kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Trained:
+    """A trained sentiment family: its model, test probabilities, history and run facts."""
+
+    model: Any
+    y_test: np.ndarray
+    p_test: np.ndarray
+    history: pd.DataFrame
+    seconds: float
+    facts: dict[str, float]
 
 
 def token_features(cfg: Any, inputs: Mapping[str, Path]) -> Features:

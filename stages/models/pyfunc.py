@@ -28,7 +28,7 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.types import ColSpec, Schema
 
 from stages.common.constants import THRESHOLD
-from stages.common.tracking import tensorflow_distribution
+from stages.tracking.runs import tensorflow_distribution
 
 COLUMN = "review"
 ARTIFACT = "family"

@@ -1,41 +1,43 @@
 """The model families: one ``FamilySpec`` per family, the single place that says what a family is.
 
 Training, prediction, params validation and the tests read this table; no other code tests a
-family by name or by params class. Adding a family: its params section in params.yaml, its
-entries in dvc.yaml (``vars: sentiment``, compare deps, plots), its reference in
-stages/references.yaml (read by ``stages.common.references``), a builder module (its params model
-and builder) with an entry here, and its own tests; tests/unit/test_registry.py checks that these
-name the same families.
+family by name or by params class. A spec names its family's module (``stages/families/``) and
+its kind's fit loop, and imports each on first use: importing the registry, validating params or
+listing the families imports no framework, and a stage imports only its own family's code.
+
+Adding a family: its module in ``stages/families/`` (``Params``, ``build``, ``features``), an
+entry here, its params section in params.yaml, its entry in dvc.yaml (``vars``; compare's deps
+and the validation-accuracy plot for a sentiment family), its reference in
+stages/references.yaml, and its own tests; tests/unit/test_registry.py checks that these name
+the same families.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Literal
 
 from stages.common import params as params_file
 from stages.common.params import Params, ParamsError
 from stages.common.paths import PARAMS_FILE
-from stages.models import classifiers, nbsvm, seq2seq, tfidf
-from stages.models.classifiers import (
-    GloveBilstmParams,
-    LstmParams,
-    TransformerParams,
-    TransformerSeedParams,
-)
-from stages.models.features import Features, text_features, token_features
-from stages.models.seq2seq import TranslatorParams
-from stages.models.tfidf import TfidfLogregParams
 
 Kind = Literal["keras_sentiment", "sklearn_sentiment", "translator"]
-SENTIMENT_KINDS = ("keras_sentiment", "sklearn_sentiment")
+SENTIMENT_KINDS: tuple[Kind, ...] = ("keras_sentiment", "sklearn_sentiment")
 # The params.yaml section of each kind of family.
 SECTIONS: dict[Kind, str] = {
     "keras_sentiment": "train",
     "sklearn_sentiment": "train",
     "translator": "translate",
+}
+# The fit loop of each kind: a module with ``train(spec, cfg, data)``.
+TRAINERS: dict[Kind, str] = {
+    "keras_sentiment": "stages.models.keras.fit",
+    "sklearn_sentiment": "stages.models.sklearn_fit",
+    "translator": "stages.models.translator_fit",
 }
 
 
@@ -45,51 +47,64 @@ class FamilySpec:
 
     Attributes:
         kind: how it is trained and used (a Keras or scikit-learn sentiment classifier, or an
-            EN->KO translator).
-        params: the pydantic model of its ``params.yaml`` section.
-        builder: the pure function that builds the untrained model from its params.
+            EN->KO translator); names its fit loop (``TRAINERS``).
+        module: the family's module: ``Params`` (the pydantic model of its ``params.yaml``
+            section), the builder, and for a sentiment family ``features`` (how ``inputs``
+            become the model's inputs per split).
         inputs: the prepared data it reads (keys of ``train_classifier.Inputs``), which are
             also its data dependencies in dvc.yaml.
-        features: sentiment families: how ``inputs`` become the model's inputs per split.
+        builder: the name of the module's pure builder function.
     """
 
     kind: Kind
-    params: type
-    builder: Callable[..., Any]
+    module: str
     inputs: tuple[str, ...]
-    features: Callable[[Any, dict[str, Path]], Features] | None = None
+    builder_name: str = "build"
 
     @property
     def section(self) -> str:
         return SECTIONS[self.kind]
 
+    def load(self) -> ModuleType:
+        """The family's module, imported on first use."""
+        return importlib.import_module(self.module)
+
+    @property
+    def params(self) -> type:
+        return self.load().Params
+
+    @property
+    def builder(self) -> Callable[..., Any]:
+        return getattr(self.load(), self.builder_name)
+
+    @property
+    def features(self) -> Callable[..., Any]:
+        return self.load().features
+
+    @property
+    def frozen_layer(self) -> str | None:
+        """A pretrained layer the Keras loop keeps frozen for ``frozen_epochs``, if any."""
+        return getattr(self.load(), "FROZEN_LAYER", None)
+
+    def trainer(self) -> ModuleType:
+        """The fit loop of the family's kind, imported on first use."""
+        return importlib.import_module(TRAINERS[self.kind])
+
+
+def _family(kind: Kind, name: str, *inputs: str, builder: str = "build") -> FamilySpec:
+    return FamilySpec(kind, f"stages.families.{name}", inputs, builder)
+
 
 FAMILIES: dict[str, FamilySpec] = {
-    "transformer_seed": FamilySpec(
-        "keras_sentiment", TransformerSeedParams, classifiers.build_transformer_seed,
-        ("vectorized",), token_features,
-    ),
-    "lstm": FamilySpec(
-        "keras_sentiment", LstmParams, classifiers.build_lstm, ("vectorized",), token_features
-    ),
-    "glove_bilstm": FamilySpec(
-        "keras_sentiment", GloveBilstmParams, classifiers.build_glove_bilstm,
-        ("vectorized", "embeddings"), token_features,
-    ),
-    "transformer": FamilySpec(
-        "keras_sentiment", TransformerParams, classifiers.build_transformer, ("vectorized",),
-        token_features,
-    ),
-    "nbsvm": FamilySpec(
-        "keras_sentiment", nbsvm.NbsvmParams, nbsvm.build_nbsvm, ("imdb",), nbsvm.ngram_features
-    ),
-    "tfidf_logreg": FamilySpec(
-        "sklearn_sentiment", TfidfLogregParams, tfidf.build_tfidf_logreg, ("imdb",),
-        text_features,
-    ),
-    "seq2seq": FamilySpec("translator", TranslatorParams, seq2seq.build_seq2seq, ("translate",)),
-    "seq2seq_attention": FamilySpec(
-        "translator", TranslatorParams, seq2seq.build_seq2seq_attention, ("translate",)
+    "transformer_seed": _family("keras_sentiment", "transformer_seed", "vectorized"),
+    "lstm": _family("keras_sentiment", "lstm", "vectorized"),
+    "glove_bilstm": _family("keras_sentiment", "glove_bilstm", "vectorized", "embeddings"),
+    "transformer": _family("keras_sentiment", "transformer", "vectorized"),
+    "nbsvm": _family("keras_sentiment", "nbsvm", "imdb"),
+    "tfidf_logreg": _family("sklearn_sentiment", "tfidf_logreg", "imdb"),
+    "seq2seq": _family("translator", "seq2seq", "translate", builder="build_seq2seq"),
+    "seq2seq_attention": _family(
+        "translator", "seq2seq", "translate", builder="build_seq2seq_attention"
     ),
 }
 
@@ -128,23 +143,28 @@ def family_params(params: Params, family: str) -> Any:
     cfg = configured[family]
     if isinstance(cfg, model):
         return cfg
-    # Params loaded without the family models (params.load_params) keep the raw mapping.
+    # Params loaded without this family's model (``load_params(families=...)``) keep the mapping.
     return params_file.from_dict(model, cfg, f"{section}.{family}")
 
 
-def family_models() -> dict[str, dict[str, type]]:
-    """params.yaml section -> family -> params model, for ``parse_params``."""
-    sections: dict[str, dict[str, type]] = {section: {} for section in SECTIONS.values()}
+def family_models(families: Iterable[str] | None = None) -> dict[str, dict[str, type | None]]:
+    """params.yaml section -> family -> params model, for ``parse_params``.
+
+    Every registered family is named, so an unknown one is an error; only ``families`` (default:
+    all) get their model, the others stay unvalidated (their modules are not imported).
+    """
+    wanted = set(FAMILIES if families is None else families)
+    sections: dict[str, dict[str, type | None]] = {section: {} for section in SECTIONS.values()}
     for name, family in FAMILIES.items():
-        sections[family.section][name] = family.params
+        sections[family.section][name] = family.params if name in wanted else None
     return sections
 
 
-def parse_params(raw: Any) -> Params:
-    """A loaded params.yaml with every family section validated by its params model."""
-    return params_file.parse_params(raw, family_models())
+def parse_params(raw: Any, families: Iterable[str] | None = None) -> Params:
+    """A loaded params.yaml with the sections of ``families`` (default: all) validated."""
+    return params_file.parse_params(raw, family_models(families))
 
 
-def load_params(path: Path = PARAMS_FILE) -> Params:
-    """Read params.yaml and validate it whole, family sections included."""
-    return params_file.load_params(path, family_models())
+def load_params(path: Path = PARAMS_FILE, families: Iterable[str] | None = None) -> Params:
+    """Read params.yaml and validate it, the sections of ``families`` (default: all) included."""
+    return params_file.load_params(path, family_models(families))

@@ -21,6 +21,11 @@ KERAS_FILE = "model.keras"
 SKLEARN_FILE = "model.joblib"
 
 
+def positive_probability(predictions: np.ndarray) -> np.ndarray:
+    """P(positive) from a model's output: the sigmoid column or the softmax's class-1 column."""
+    return predictions[:, -1].astype(np.float64)
+
+
 class TokenIdEncoder:
     """Reviews -> int32 ``[n, seq_len]`` token ids, exactly as the family was trained on.
 
@@ -53,8 +58,8 @@ class TokenIdEncoder:
         """Token ids ``[len(texts), seq_len]``."""
         import tensorflow as tf
 
-        from stages.common.text import make_vectorizer
-        from stages.common.vectorized import load_split, save_split
+        from stages.data.text import make_vectorizer
+        from stages.data.vectorized import load_split, save_split
 
         if self._layer is None:
             self._layer = make_vectorizer(self.vocabulary)
@@ -77,7 +82,7 @@ class StandardizingEncoder:
 
     def transform(self, texts: list[str]) -> Any:
         """The standardized reviews, or ``inner``'s features of them."""
-        from stages.common.text import standardize_texts
+        from stages.data.standardize import standardize_texts
 
         standardized = standardize_texts(texts)
         return standardized if self.inner is None else self.inner.transform(standardized)
@@ -95,8 +100,6 @@ class TextModel:
         x = self.encoder.transform(list(texts))
         if hasattr(self.model, "predict_proba"):  # scikit-learn
             return np.asarray(self.model.predict_proba(x)[:, 1], dtype=np.float64)
-        from stages.models.classifiers import positive_probability
-
         return positive_probability(self.model.predict(x, batch_size=PREDICT_BATCH, verbose=0))
 
 
@@ -134,7 +137,7 @@ def load_text_model(directory: Path) -> TextModel:
     if (directory / KERAS_FILE).is_file():
         import keras
 
-        import stages.models  # noqa: F401  (registers the custom layers)
+        import stages.models.keras  # noqa: F401  (registers the custom layers)
 
         return TextModel(encoder, keras.models.load_model(directory / KERAS_FILE, compile=False))
     return TextModel(encoder, joblib.load(directory / SKLEARN_FILE))

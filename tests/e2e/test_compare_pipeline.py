@@ -17,8 +17,8 @@ import yaml
 from mlflow import MlflowClient
 from PIL import Image
 
-from stages.common.metrics import compute_metrics
-from stages.common.plots import DPI, figure_size
+from stages.evaluation.metrics import compute_metrics
+from stages.evaluation.plots import DPI, figure_size
 from stages.models.registry import sentiment_families, translator_families
 from tests.classifier_fixtures import tiny_train
 from tests.mlflow_server import running_mlflow

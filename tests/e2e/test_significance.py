@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stages.common.predictions import predictions_bytes
-from stages.significance import main
+from stages.commands.significance import main
+from stages.evaluation.predictions import predictions_bytes
 from tests.conftest import REPO_ROOT
 from tests.repo_fixtures import dvc, git, stage_env
 
@@ -30,7 +30,7 @@ LABELS = np.random.default_rng(0).integers(0, 2, N).astype(np.int8)
 
 MAKE = """\
 import numpy as np, yaml
-from stages.common.predictions import save_predictions
+from stages.evaluation.predictions import save_predictions
 from tests.e2e.test_significance import LABELS, probabilities
 gained = yaml.safe_load(open("params.yaml"))["gained"]
 save_predictions("metrics/predictions/demo.npz", LABELS, probabilities(range(800 + gained)))
@@ -80,7 +80,7 @@ def _logged(capsys, marker: str) -> list[str]:
 
 def _messages(capsys) -> list[str]:
     """The report main() logged to stderr, without the time/level/module prefix."""
-    return _logged(capsys, " INFO stages.significance: ")
+    return _logged(capsys, " INFO stages.commands.significance: ")
 
 
 def _errors(capsys) -> list[str]:

@@ -12,8 +12,8 @@ from mlflow import MlflowClient
 from PIL import Image
 
 from stages import compare
-from stages.common.model_registry import RegistryError
-from stages.common.references import Reference, ReferencesError, load_references
+from stages.evaluation.references import Reference, ReferencesError, load_references
+from stages.tracking.model_registry import RegistryError
 from tests.compare_fixtures import (
     REFERENCES,
     log_training_run,

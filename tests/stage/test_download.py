@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from stages import download
-from stages.common.archive import ArchiveError, UnsafeArchiveError
-from stages.common.checksums import ChecksumError
-from stages.common.fetch import FetchError
-from stages.common.sources import GloveSource, ImdbSource, TranslateSource, load_sources
+from stages.data.archive import ArchiveError, UnsafeArchiveError
+from stages.data.checksums import ChecksumError
+from stages.data.fetch import FetchError
+from stages.data.sources import GloveSource, ImdbSource, TranslateSource, load_sources
 from tests.archive_fixtures import (
     glove_text,
     imdb_reviews,

@@ -18,7 +18,7 @@ from stages import (
     vectorize,
 )
 from stages.common.io import OutputError
-from stages.common.sources import TranslateSource
+from stages.data.sources import TranslateSource
 from stages.models import registry
 from tests.translate_fixtures import write_translate_csv
 

@@ -17,13 +17,13 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
-from stages import predict
+from stages.commands import predict
 from stages.common import model_registry
 from stages.common.constants import PREDICT_BATCH
-from stages.common.metrics import compute_metrics
-from stages.common.vectorized import load_split
-from stages.models.classifiers import positive_probability
+from stages.data.vectorized import load_split
+from stages.evaluation.metrics import compute_metrics
 from stages.models.registry import sentiment_families
+from stages.models.textmodel import positive_probability
 from tests.classifier_fixtures import TrainedFamilies
 from tests.conftest import REPO_ROOT
 
@@ -157,7 +157,7 @@ def test_unusable_input_exits_2(
     assert cli(trained, "--family", "lstm", *args) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert captured.err.endswith(f"ERROR stages.predict: {message}\n")
+    assert captured.err.endswith(f"ERROR stages.commands.predict: {message}\n")
 
 
 def test_missing_model_or_champion_exit_1(
@@ -184,8 +184,8 @@ def test_missing_model_or_champion_exit_1(
     assert not (tmp_path / "mlflow.db").exists()  # predicting creates no store
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "ftp://example.com")
     assert predict.main([*args, "--family", "champion"]) == 1
-    assert "ERROR stages.predict: MLflow tracking URI 'ftp://example.com': unsupported scheme " \
-        "'ftp'" in capsys.readouterr().err
+    assert ("ERROR stages.commands.predict: MLflow tracking URI 'ftp://example.com': "
+            "unsupported scheme 'ftp'") in capsys.readouterr().err
 
 
 def test_unknown_family_lists_the_valid_ones(capsys: pytest.CaptureFixture[str]) -> None:

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 from mlflow.exceptions import MlflowException
 
-from stages.common.metrics import compute_metrics
+from stages.evaluation.metrics import compute_metrics
 from stages.models.pyfunc import log_sentiment_model, reviews_of
 from tests.classifier_fixtures import FILLER, TrainedFamilies, tiny_params
 from tests.conftest import REPO_ROOT
@@ -99,7 +99,7 @@ def test_signature_example_and_pinned_requirements(trained: TrainedFamilies) -> 
     requirements = (Path(local) / "requirements.txt").read_text().split()
     from importlib.metadata import version
 
-    from stages.common.tracking import tensorflow_distribution
+    from stages.tracking.runs import tensorflow_distribution
 
     # tensorflow_cpu on Linux x86-64 (the CPU wheel), tensorflow elsewhere
     for name in ("keras", tensorflow_distribution(), "scikit-learn", "mlflow"):

@@ -15,14 +15,14 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from stages import train_classifier
-from stages.common.metrics import compute_metrics
 from stages.common.params import ParamsError
 from stages.common.paths import PARAMS_FILE
-from stages.common.text import standardize_texts
-from stages.common.tracking import TrackingError
-from stages.common.vectorized import load_split
-from stages.models.classifiers import positive_probability
+from stages.data.text import standardize_texts
+from stages.data.vectorized import load_split
+from stages.evaluation.metrics import compute_metrics
 from stages.models.registry import parse_params
+from stages.models.textmodel import positive_probability
+from stages.tracking.runs import TrackingError
 from tests.classifier_fixtures import SIZES, tiny_params, tiny_train, write_prepared
 from tests.conftest import REPO_ROOT
 

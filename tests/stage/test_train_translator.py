@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from stages import predict, tokenize_translate, train_translator
-from stages.common import tracking
+from stages.commands import predict, tokenize_translate, train_translator
 from stages.common.params import Params, ParamsError
-from stages.common.tracking import TrackingError
 from stages.models import registry
 from stages.models.registry import parse_params, translator_families
+from stages.tracking import lineage
+from stages.tracking.runs import TrackingError
 from tests.translate_fixtures import PAIRS, write_translate_csv
 
 FAMILIES = tuple(translator_families())
@@ -109,7 +109,7 @@ def test_mlflow_run_has_params_metrics_tags_and_artifacts(
     assert run.data.tags["dvc_stage"] == f"train_translator@{family}"
     (dataset,) = [d.dataset for d in run.inputs.dataset_inputs]
     assert dataset.name == Path(trained["dirs"]["data_dir"]).resolve().as_posix()
-    assert dataset.digest == tracking.dvc_md5(trained["dirs"]["data_dir"])
+    assert dataset.digest == lineage.dvc_md5(trained["dirs"]["data_dir"])
     assert run.data.metrics["exact_match"] == 1.0
     assert run.data.metrics["char_accuracy"] == 1.0
     assert run.data.metrics["train_seconds"] > 0

@@ -11,8 +11,8 @@ import tensorflow as tf
 
 from stages import vectorize
 from stages.common.params import load_params
-from stages.common.text import make_vectorizer
-from stages.common.vectorized import load_split, read_vocab
+from stages.data.text import make_vectorizer
+from stages.data.vectorized import load_split, read_vocab
 
 SPLITS = {
     "train": (["the cat sat", "The cat<br />ran!", "the dog"], [1, 0, 1]),

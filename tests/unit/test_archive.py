@@ -10,7 +10,7 @@ import zipfile
 
 import pytest
 
-from stages.common.archive import (
+from stages.data.archive import (
     ArchiveError,
     UnsafeArchiveError,
     extract_zip_member,
@@ -18,7 +18,7 @@ from stages.common.archive import (
     iter_imdb_reviews,
     verify_imdb,
 )
-from stages.common.checksums import ChecksumError
+from stages.data.checksums import ChecksumError
 from tests.archive_fixtures import (
     glove_text,
     imdb_reviews,

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stages.common.charvocab import CharVocab, VocabError, romanize
 from stages.common.io import atomic_write_json
+from stages.data.charvocab import CharVocab, VocabError, romanize
 
 
 @pytest.fixture

@@ -15,8 +15,10 @@ import numpy as np
 import pytest
 
 from stages.common.params import ParamsError
-from stages.models.classifiers import INPUT_NAME, OUTPUT_NAME
-from stages.models.layers import (
+from stages.models.keras.fit import compile_model
+from stages.models.keras.layers import (
+    INPUT_NAME,
+    OUTPUT_NAME,
     HashedBigramEmbedding,
     MatmulAttention,
     PositionalEmbedding,
@@ -25,7 +27,6 @@ from stages.models.layers import (
 )
 from stages.models.registry import FAMILIES, names
 from stages.models.textmodel import KERAS_FILE, StandardizingEncoder, save_text_model
-from stages.models.training import compile_model
 from tests.classifier_fixtures import GLOVE_DIM, VOCAB, tiny_cfg
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

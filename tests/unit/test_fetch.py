@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from stages.common.fetch import FetchError, fetch, mirror_from_env
+from stages.data.fetch import FetchError, fetch, mirror_from_env
 from tests.httpserver import Route, serve
 
 BODY = bytes(range(256)) * 4000  # 1,024,000 bytes: more than one 1 MiB chunk boundary

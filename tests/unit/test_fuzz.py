@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from stages import predict
-from stages.common.charvocab import ENGLISH, CharVocab, VocabError
-from stages.common.text import make_vectorizer, standardize
+from stages.commands import predict
+from stages.data.charvocab import ENGLISH, CharVocab, VocabError
+from stages.data.text import make_vectorizer, standardize
 from stages.tokenize_translate import TranslateDataError, read_pairs
 from stages.vectorize import tokenize
 
@@ -124,7 +124,7 @@ def test_predict_translate_rejects_unreadable_words_with_exit_2(
     )
     argv = ["translate", word, "--family", "seq2seq", "--models-dir", str(tmp_path)]
     assert predict.main(argv) == 2
-    assert "ERROR stages.predict: " in capsys.readouterr().err
+    assert "ERROR stages.commands.predict: " in capsys.readouterr().err
 
 
 def _reference_tokens(text: str) -> list[str]:

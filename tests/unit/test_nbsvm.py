@@ -14,16 +14,11 @@ import pytest
 import scipy.sparse as sp
 
 from stages.common.params import ParamsError, from_dict
-from stages.models import nbsvm
-from stages.models.nbsvm import (
-    INPUT_NAME,
-    OUTPUT_NAME,
-    NbLogit,
-    NbsvmParams,
-    NgramFeatures,
-    build_nbsvm,
-    nb_ratios,
-)
+from stages.families import nbsvm
+from stages.families.nbsvm import INPUT_NAME, NgramFeatures, nb_ratios
+from stages.families.nbsvm import Params as NbsvmParams
+from stages.families.nbsvm import build as build_nbsvm
+from stages.models.keras.layers import OUTPUT_NAME, NbLogit
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PARAMS = dict(
@@ -188,7 +183,7 @@ LOAD_SCRIPT = """
 import sys
 import keras
 import numpy as np
-import stages.models.nbsvm  # registers NbLogit
+import stages.models.keras  # registers NbLogit
 model = keras.models.load_model(sys.argv[1], compile=False)
 np.save(sys.argv[2], model.predict(np.load(sys.argv[3]), verbose=0))
 """

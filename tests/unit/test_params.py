@@ -11,7 +11,7 @@ import yaml
 
 from stages.common import params as params_file
 from stages.common.params import ParamsError
-from stages.models.classifiers import LstmParams
+from stages.families.lstm import Params as LstmParams
 from stages.models.registry import load_params, parse_params, sentiment_families
 from tests.conftest import REPO_ROOT
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from stages import predict
-from stages.common.charvocab import CharVocab
+from stages.commands import predict
 from stages.common.io import atomic_write_json
+from stages.data.charvocab import CharVocab
 from tests.conftest import REPO_ROOT
 
 
@@ -45,7 +45,7 @@ def test_unreadable_words_exit_2_with_message(
     assert _main(models_dir, "ab", word) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert f"ERROR stages.predict: {message}\n" in captured.err
+    assert f"ERROR stages.commands.predict: {message}\n" in captured.err
     assert "Traceback" not in captured.err
 
 

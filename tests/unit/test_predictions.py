@@ -1,4 +1,4 @@
-"""The predictions ``.npz`` contract (stages.common.predictions)."""
+"""The predictions ``.npz`` contract (stages.evaluation.predictions)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import io
 import numpy as np
 import pytest
 
-from stages.common.predictions import (
+from stages.evaluation.predictions import (
     PredictionsFormatError,
     parse_predictions,
     predictions_bytes,

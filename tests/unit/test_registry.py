@@ -11,7 +11,7 @@ import pytest
 import yaml
 from dvc.repo import Repo
 
-from stages.common.references import load_references
+from stages.evaluation.references import load_references
 from stages.models import registry
 from tests.conftest import REPO_ROOT
 

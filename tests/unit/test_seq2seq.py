@@ -8,14 +8,16 @@ import keras
 import numpy as np
 import pytest
 
-from stages.common.charvocab import CharVocab
-from stages.models.registry import FAMILIES, translator_families
-from stages.models.seq2seq import (
-    TranslatorParams,
+from stages.data.charvocab import CharVocab
+from stages.families.seq2seq import (
+    Params as TranslatorParams,
+)
+from stages.families.seq2seq import (
     compile_model,
     greedy_decode,
     inference_models,
 )
+from stages.models.registry import FAMILIES, translator_families
 from tests.translate_fixtures import PAIRS
 
 TRANSLATORS = translator_families()

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from stages.common.paths import SOURCES_FILE
-from stages.common.sources import SourcesError, load_sources, parse_sources
+from stages.data.sources import SourcesError, load_sources, parse_sources
 
 
 @pytest.fixture

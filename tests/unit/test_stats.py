@@ -1,4 +1,5 @@
-"""Bootstrap intervals, McNemar's test and the paired accuracy difference (stages.common.stats)."""
+"""Bootstrap intervals, McNemar's test and the paired accuracy difference
+(stages.evaluation.stats)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from stages.common.stats import (
+from stages.evaluation.stats import (
     McNemarResult,
     PairedDifference,
     accuracy_interval,

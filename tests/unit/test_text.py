@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from stages.common.text import make_vectorizer, standardize
-from stages.common.vectorized import (
+from stages.data.text import make_vectorizer, standardize
+from stages.data.vectorized import (
     VectorizedFormatError,
     load_split,
     read_vocab,

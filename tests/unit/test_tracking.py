@@ -15,9 +15,9 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from stages.common import tracking
 from stages.common.paths import REPO_ROOT
-from stages.common.tracking import TrackingError
+from stages.tracking import keras_log, lineage, runs, store
+from stages.tracking.runs import TrackingError
 
 HELLO_MD5 = "b1946ac92492d2347c6235b4d2611184"  # md5 of b"hello\n"
 
@@ -33,7 +33,7 @@ def _start(**overrides: object) -> object:
         "inputs": [],
     }
     kwargs.update(overrides)
-    return tracking.tracking_run(**kwargs)
+    return runs.tracking_run(**kwargs)
 
 
 def test_tracking_uri_defaults_to_dvc_root(
@@ -41,19 +41,19 @@ def test_tracking_uri_defaults_to_dvc_root(
 ) -> None:
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setenv("DVC_ROOT", str(tmp_path))
-    assert tracking.tracking_uri() == f"sqlite:///{tmp_path.resolve()}/mlflow.db"
+    assert store.tracking_uri() == f"sqlite:///{tmp_path.resolve()}/mlflow.db"
     monkeypatch.delenv("DVC_ROOT")
-    assert tracking.tracking_uri() == f"sqlite:///{REPO_ROOT}/mlflow.db"
+    assert store.tracking_uri() == f"sqlite:///{REPO_ROOT}/mlflow.db"
 
 
 def test_tracking_uri_env_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DVC_ROOT", "/somewhere")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.example:5000")
-    assert tracking.tracking_uri() == "http://mlflow.example:5000"
+    assert store.tracking_uri() == "http://mlflow.example:5000"
 
 
 def test_flatten_nested_params() -> None:
-    flat = tracking.flatten({"a": 1, "b": {"c": 2, "d": {"e": "x"}}})
+    flat = runs.flatten({"a": 1, "b": {"c": 2, "d": {"e": "x"}}})
     assert flat == {"a": 1, "b.c": 2, "b.d.e": "x"}
 
 
@@ -64,7 +64,7 @@ def test_run_has_params_tags_metrics_and_artifact_location(
     monkeypatch.delenv("DVC_EXP_BASELINE_REV", raising=False)
     (tmp_path / "train.txt").write_text("hello\n")
     with _start(inputs=[tmp_path / "train.txt"]) as run:
-        callback = tracking.epoch_metrics_callback()
+        callback = keras_log.epoch_metrics_callback()
         callback.on_epoch_end(0, {"loss": 0.5, "val_loss": 0.7})
         callback.on_epoch_end(1, {"loss": 0.25, "val_loss": 0.6})
     client = MlflowClient(store)
@@ -87,7 +87,7 @@ def test_run_has_params_tags_metrics_and_artifact_location(
 
 def test_epoch_callback_needs_active_run() -> None:
     with pytest.raises(TrackingError, match=r"needs an active run \(use tracking_run\)"):
-        tracking.epoch_metrics_callback()
+        keras_log.epoch_metrics_callback()
 
 
 def test_second_run_reuses_experiment(store: str) -> None:
@@ -118,7 +118,7 @@ def test_experiment_tags_come_from_dvc_env(store: str, monkeypatch: pytest.Monke
 
 def test_unreachable_server_fails_fast() -> None:
     with pytest.raises(TrackingError) as err:
-        tracking.check_tracking("http://127.0.0.1:9")
+        store.check_tracking("http://127.0.0.1:9")
     assert str(err.value) == (
         "MLflow tracking server http://127.0.0.1:9 is unreachable (ConnectionError); "
         "start it or unset MLFLOW_TRACKING_URI to use the local sqlite store"
@@ -137,7 +137,7 @@ def not_mlflow_server() -> Iterator[str]:
 
 def test_server_without_health_endpoint_fails(not_mlflow_server: str) -> None:
     with pytest.raises(TrackingError) as err:
-        tracking.check_tracking(not_mlflow_server)
+        store.check_tracking(not_mlflow_server)
     assert str(err.value) == (
         f"MLflow tracking server {not_mlflow_server} answered HTTP 501 "
         f"at {not_mlflow_server}/health"
@@ -146,7 +146,7 @@ def test_server_without_health_endpoint_fails(not_mlflow_server: str) -> None:
 
 def test_invalid_scheme_fails() -> None:
     with pytest.raises(TrackingError) as err:
-        tracking.check_tracking("foo://x")
+        store.check_tracking("foo://x")
     assert str(err.value) == (
         "MLflow tracking URI 'foo://x': unsupported scheme 'foo' (use one of: http://, https://, "
         "sqlite://, postgresql://, mysql://, mssql://)"
@@ -155,13 +155,13 @@ def test_invalid_scheme_fails() -> None:
 
 def test_plain_path_is_rejected() -> None:
     with pytest.raises(TrackingError, match=r"unsupported scheme ''"):
-        tracking.check_tracking("./mlruns")
+        store.check_tracking("./mlruns")
 
 
 def test_sqlite_in_missing_directory_fails(tmp_path: Path) -> None:
     db = tmp_path / "missing" / "mlflow.db"
     with pytest.raises(TrackingError) as err:
-        tracking.check_tracking(f"sqlite:///{db}")
+        store.check_tracking(f"sqlite:///{db}")
     assert str(err.value) == (
         f"MLflow sqlite store {db}: directory {tmp_path / 'missing'} does not exist"
     )
@@ -180,8 +180,8 @@ def test_dvc_md5_equals_what_dvc_add_records(tmp_path: Path) -> None:
     (tmp_path / "d" / "a.txt").write_text("x")
     (tmp_path / "d" / "sub" / "b.txt").write_text("y")
     (tmp_path / "f.txt").write_text("hello\n")
-    assert tracking.dvc_md5(tmp_path / "d") == "c0f61b7d3ba88476c1ea19e32af79e29.dir"
-    assert tracking.dvc_md5(tmp_path / "f.txt") == HELLO_MD5
+    assert lineage.dvc_md5(tmp_path / "d") == "c0f61b7d3ba88476c1ea19e32af79e29.dir"
+    assert lineage.dvc_md5(tmp_path / "f.txt") == HELLO_MD5
 
 
 def _lock(root: Path, stages: dict) -> None:
@@ -202,7 +202,7 @@ def test_input_digest_prefers_upstream_outs_over_own_stale_deps(tmp_path: Path) 
     })
     paths = [tmp_path / "data" / "prep" / "x.npz", tmp_path / "data" / "prep" / "y.npz",
              tmp_path / "data" / "emb.npy", tmp_path / "data" / "extra.csv"]
-    datasets = tracking.input_datasets(paths, stage="train@fam", root=tmp_path)
+    datasets = lineage.input_datasets(paths, stage="train@fam", root=tmp_path)
     assert [(d.name, d.digest, d.source.to_dict()) for d in datasets] == [
         ("data/prep", "fresh.dir", {"uri": "data/prep"}),
         ("data/emb.npy", "emb", {"uri": "data/emb.npy"}),
@@ -213,15 +213,15 @@ def test_input_digest_prefers_upstream_outs_over_own_stale_deps(tmp_path: Path) 
 def test_input_outside_the_repo_is_named_by_its_absolute_path(tmp_path: Path) -> None:
     (tmp_path / "repo").mkdir()
     (tmp_path / "in.txt").write_text("hello\n")
-    (dataset,) = tracking.input_datasets([tmp_path / "in.txt"], stage="s", root=tmp_path / "repo")
+    (dataset,) = lineage.input_datasets([tmp_path / "in.txt"], stage="s", root=tmp_path / "repo")
     assert (dataset.name, dataset.digest) == (str(tmp_path / "in.txt"), HELLO_MD5)
 
 
 def test_run_of_a_killed_process_is_marked_killed_by_the_next_run(store: str) -> None:
     script = (
         "import os, signal\n"
-        "from stages.common import tracking\n"
-        "with tracking.tracking_run(experiment='unit', run_name='fam', stage='train@fam',\n"
+        "from stages.tracking import keras_log, lineage, runs, store\n"
+        "with runs.tracking_run(experiment='unit', run_name='fam', stage='train@fam',\n"
         "                           params={}, inputs=[]) as run:\n"
         "    print(run.info.run_id, flush=True)\n"
         "    os.kill(os.getpid(), signal.SIGKILL)\n"

@@ -3,7 +3,7 @@
 The model (Wang & Manning 2012; the embedding-bag form of amaiya/keras-nbsvm) scores a review
 as ``sigmoid(b + sum_i r_i * w_i)`` over the distinct n-grams ``i`` present in it, where ``r``
 holds the Naive Bayes log-count ratios of the train split (fixed weights) and ``w`` is learned.
-``NgramFeatures`` turns standardized texts (``stages.common.text.standardize_texts``) into the
+``NgramFeatures`` turns standardized texts (``stages.data.text.standardize_texts``) into the
 model's input: int32 n-gram ids ``[batch, max_len]``, 1-based, 0 = padding. Vocabulary and ratios
 come from the train split only, whatever the model is then trained on.
 """
@@ -12,31 +12,30 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
+from typing import TYPE_CHECKING
 
-import keras
 import numpy as np
 import scipy.sparse as sp
 from joblib import Parallel, delayed
-from keras import layers, ops
 from sklearn.feature_extraction.text import CountVectorizer
 
 from stages.common.config import PosFloat, PosInt, model
-from stages.common.constants import KERAS_PACKAGE
 from stages.common.params import KerasFitParams
-from stages.common.text import TOKEN_PATTERN
+from stages.data.standardize import TOKEN_PATTERN
 from stages.models.features import SPLITS, Features, text_features
 from stages.models.textmodel import StandardizingEncoder
+
+if TYPE_CHECKING:
+    import keras
 
 log = logging.getLogger(__name__)
 
 INPUT_NAME = "ngram_ids"
-OUTPUT_NAME = "sentiment"
 CHUNK = 5000  # reviews vectorized at a time by ``NgramFeatures.transform``
 
 
 @model
-class NbsvmParams(KerasFitParams):
+class Params(KerasFitParams):
     """``train.nbsvm``: binarized n-gram features, NB smoothing, and the shared Keras recipe."""
 
     ngram_max: PosInt  # word n-grams 1..ngram_max
@@ -86,7 +85,7 @@ class NgramFeatures:
         self.ratios: np.ndarray | None = None
 
     @classmethod
-    def from_params(cls, cfg: NbsvmParams) -> NgramFeatures:
+    def from_params(cls, cfg: Params) -> NgramFeatures:
         return cls(
             ngram_max=cfg.ngram_max, min_df=cfg.min_df, alpha=cfg.alpha, max_len=cfg.max_len
         )
@@ -116,7 +115,7 @@ class NgramFeatures:
         # Chunks bound the peak memory of the sparse intermediate (the test split is 25k reviews).
         chunks = [texts[i : i + CHUNK] for i in range(0, len(texts), CHUNK)]
         if n_jobs > 1 and len(chunks) > 1:
-            # The workers get the fitted vectorizer only: unpickling this class would import keras.
+            # The workers get the fitted vectorizer only, not this object.
             counted = Parallel(n_jobs=min(n_jobs, len(chunks)), return_as="generator")(
                 delayed(self.vectorizer.transform)(chunk) for chunk in chunks
             )
@@ -143,46 +142,18 @@ class NgramFeatures:
         return out
 
 
-@keras.saving.register_keras_serializable(package=KERAS_PACKAGE)
-class NbLogit(layers.Layer):
-    """``b + sum over ids of r[id] * w[id]``: fixed NB ratios ``r`` times learned weights ``w``.
-
-    Row 0 of ``r`` is 0, so padding ids contribute nothing. ``r`` is a non-trainable weight,
-    saved with the model; set it with ``set_ratios`` after building.
-
-    Args:
-        vocab_size: Number of n-gram features (ids 1..vocab_size).
-    """
-
-    def __init__(self, vocab_size: int, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.vocab_size = vocab_size
-
-    def build(self, input_shape: tuple[int | None, ...]) -> None:
-        rows = (self.vocab_size + 1,)
-        self.r = self.add_weight(shape=rows, initializer="zeros", trainable=False, name="r")
-        self.w = self.add_weight(shape=rows, initializer="zeros", name="w")
-        self.b = self.add_weight(shape=(1,), initializer="zeros", name="b")
-
-    def set_ratios(self, ratios: np.ndarray) -> None:
-        """Write the NB ratios of features 1..vocab_size (row 0, padding, stays 0)."""
-        self.r.assign(np.concatenate([[0.0], np.asarray(ratios)]).astype("float32"))
-
-    def call(self, ids: Any) -> Any:
-        terms = ops.take(self.r, ids) * ops.take(self.w, ids)
-        return ops.sum(terms, axis=-1, keepdims=True) + self.b
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "vocab_size": self.vocab_size}
-
-
-def build_nbsvm(cfg: NbsvmParams, *, ratios: np.ndarray) -> keras.Model:
+def build(cfg: Params, *, ratios: np.ndarray) -> keras.Model:
     """Uncompiled model ``ngram_ids`` (int32 ``[batch, length]``) -> ``sentiment`` P(positive)
     ``[batch, 1]``; ``ratios`` are the train split's NB ratios (``NgramFeatures.ratios``).
 
     ``cfg`` has no architecture keys (the model is one linear layer); it keeps the builders'
     common signature.
     """
+    import keras
+    from keras import layers
+
+    from stages.models.keras.layers import OUTPUT_NAME, NbLogit
+
     ids = keras.Input(shape=(None,), dtype="int32", name=INPUT_NAME)
     nb = NbLogit(len(ratios), name="nb_logit")
     logit = nb(ids)
@@ -191,7 +162,7 @@ def build_nbsvm(cfg: NbsvmParams, *, ratios: np.ndarray) -> keras.Model:
     return keras.Model(ids, out, name="nbsvm")
 
 
-def ngram_features(cfg: NbsvmParams, inputs: dict) -> Features:
+def features(cfg: Params, inputs: dict) -> Features:
     """N-gram ids of every split from the features fitted on the train split (vocabulary and NB
     ratios from train only, even when the model is refitted on train + val)."""
     texts = text_features(cfg, inputs).data

@@ -21,8 +21,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PureWindowsPath
 
-from stages.common.checksums import check_digest
 from stages.common.errors import StageError
+from stages.data.checksums import check_digest
 
 IMDB_ROOT = "aclImdb/"
 # The four labeled folders, as paths relative to ``aclImdb/``.

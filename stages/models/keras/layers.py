@@ -1,7 +1,8 @@
-"""Custom Keras layers of the sentiment families, registered so a saved ``.keras`` reloads.
+"""The Keras layers and blocks the sentiment families build from, registered so a saved
+``.keras`` reloads.
 
-Importing this module registers the layers; ``stages.models`` imports it, so
-``keras.models.load_model(path)`` works in any process that imported ``stages.models``.
+Importing ``stages.models.keras`` imports this module and so registers the layers:
+``keras.models.load_model(path)`` works in any process that imported it.
 """
 
 from __future__ import annotations
@@ -10,10 +11,14 @@ import math
 from typing import Any
 
 import keras
+import numpy as np
 from keras import layers, ops
 
 from stages.common.constants import KERAS_PACKAGE
 
+# The input and output names of every sentiment model.
+INPUT_NAME = "token_ids"
+OUTPUT_NAME = "sentiment"
 POSITIONS = ("learned", "sinusoidal", "none")
 NORMS = ("batch", "layer")
 
@@ -253,3 +258,63 @@ class HashedBigramEmbedding(layers.Layer):
             "num_buckets": self.num_buckets,
             "output_dim": self.output_dim,
         }
+
+
+@keras.saving.register_keras_serializable(package=KERAS_PACKAGE)
+class NbLogit(layers.Layer):
+    """``b + sum over ids of r[id] * w[id]``: fixed NB ratios ``r`` times learned weights ``w``.
+
+    Row 0 of ``r`` is 0, so padding ids contribute nothing. ``r`` is a non-trainable weight,
+    saved with the model; set it with ``set_ratios`` after building.
+
+    Args:
+        vocab_size: Number of n-gram features (ids 1..vocab_size).
+    """
+
+    def __init__(self, vocab_size: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.vocab_size = vocab_size
+
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
+        rows = (self.vocab_size + 1,)
+        self.r = self.add_weight(shape=rows, initializer="zeros", trainable=False, name="r")
+        self.w = self.add_weight(shape=rows, initializer="zeros", name="w")
+        self.b = self.add_weight(shape=(1,), initializer="zeros", name="b")
+
+    def set_ratios(self, ratios: np.ndarray) -> None:
+        """Write the NB ratios of features 1..vocab_size (row 0, padding, stays 0)."""
+        self.r.assign(np.concatenate([[0.0], np.asarray(ratios)]).astype("float32"))
+
+    def call(self, ids: Any) -> Any:
+        terms = ops.take(self.r, ids) * ops.take(self.w, ids)
+        return ops.sum(terms, axis=-1, keepdims=True) + self.b
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "vocab_size": self.vocab_size}
+
+
+def token_input(seq_len: int) -> keras.KerasTensor:
+    """The ``token_ids`` input of a token-id family: int32 ``[batch, seq_len]``, 0 = padding."""
+    return keras.Input(shape=(seq_len,), dtype="int32", name=INPUT_NAME)
+
+
+def add_bigrams(
+    x: keras.KerasTensor, inputs: keras.KerasTensor, buckets: int
+) -> keras.KerasTensor:
+    """Add hashed bigram embeddings (``buckets`` rows; 0: none) to the token embeddings ``x``."""
+    if not buckets:
+        return x
+    bigrams = HashedBigramEmbedding(buckets, x.shape[-1], name="bigrams")(inputs)
+    return layers.Add(name="add_bigrams")([x, bigrams])
+
+
+def pool(x: keras.KerasTensor, pooling: str) -> keras.KerasTensor:
+    """``"max"``: max over the time steps of a sequence output; ``"last"``: already pooled."""
+    return layers.GlobalMaxPooling1D(name="pool")(x) if pooling == "max" else x
+
+
+def sigmoid_head(x: keras.KerasTensor, dropout: float) -> keras.KerasTensor:
+    """Optional dropout, then ``sentiment``: P(positive) ``[batch, 1]``."""
+    if dropout:
+        x = layers.Dropout(dropout, name="head_dropout")(x)
+    return layers.Dense(1, activation="sigmoid", name=OUTPUT_NAME)(x)

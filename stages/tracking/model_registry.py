@@ -12,9 +12,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from stages.common import tracking
 from stages.common.constants import CHAMPION_ALIAS, REGISTERED_MODEL
 from stages.common.errors import StageError
+from stages.tracking import store
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def check_record(client: Any, family: str, record: dict[str, str]) -> None:
     if run is None or run.info.status != "FINISHED":
         raise RegistryError(
             f"the MLflow run {record['run_id']} of {stage} (models/{family}/{RECORD_FILE}) is "
-            f"not a FINISHED run with model {record['model_id']} in {tracking.tracking_uri()} "
+            f"not a FINISHED run with model {record['model_id']} in {store.tracking_uri()} "
             f"(restored from DVC's run cache or pulled?); train it again: dvc repro -f -s {stage}"
         )
 
@@ -133,10 +133,10 @@ def load_champion() -> tuple[Any, Any]:
     import mlflow
     from mlflow import MlflowClient
 
-    uri = tracking.tracking_uri()
+    uri = store.tracking_uri()
     try:
-        tracking.check_tracking(uri)
-    except tracking.TrackingError as exc:
+        store.check_tracking(uri)
+    except store.TrackingError as exc:
         raise RegistryError(str(exc)) from exc
     missing_db = uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists()
     version = None if missing_db else champion_version(MlflowClient(uri, uri))

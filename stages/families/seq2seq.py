@@ -1,4 +1,5 @@
-"""Char-level EN->KO encoder-decoder builders, inference models and greedy decoding.
+"""The translator families ``seq2seq`` and ``seq2seq_attention``: char-level EN->KO
+encoder-decoder builders, inference models and greedy decoding.
 
 The training model reads ``encoder_tokens`` (English ids, 0-padded) and ``decoder_tokens``
 (start + Korean ids) and predicts the next Korean id at every step (teacher forcing).
@@ -7,19 +8,22 @@ Translation is done by ``greedy_decode`` with models rebuilt from the trained la
 
 from __future__ import annotations
 
-import keras
-import numpy as np
-from keras import layers
+from typing import TYPE_CHECKING
 
-from stages.common.charvocab import END, PAD, START
+import numpy as np
+
 from stages.common.config import Int, PosFloat, PosInt, model
+from stages.data.charvocab import END, PAD, START
+
+if TYPE_CHECKING:
+    import keras
 
 ENCODER_TOKENS = "encoder_tokens"
 DECODER_TOKENS = "decoder_tokens"
 
 
 @model
-class TranslatorParams:
+class Params:
     """A char-level EN->KO translator family (``translate.<family>``)."""
 
     seed: Int
@@ -30,7 +34,10 @@ class TranslatorParams:
     learning_rate: PosFloat
 
 
-def _build(cfg: TranslatorParams, vocab_size: int, *, attention: bool) -> keras.Model:
+def _build(cfg: Params, vocab_size: int, *, attention: bool) -> keras.Model:
+    import keras
+    from keras import layers
+
     enc_tokens = keras.Input((None,), dtype="int32", name=ENCODER_TOKENS)
     dec_tokens = keras.Input((None,), dtype="int32", name=DECODER_TOKENS)
     # mask_zero: padded English positions are skipped by the encoder LSTM and the attention.
@@ -54,18 +61,20 @@ def _build(cfg: TranslatorParams, vocab_size: int, *, attention: bool) -> keras.
     return keras.Model({ENCODER_TOKENS: enc_tokens, DECODER_TOKENS: dec_tokens}, probs, name=name)
 
 
-def build_seq2seq(cfg: TranslatorParams, *, vocab_size: int) -> keras.Model:
+def build_seq2seq(cfg: Params, *, vocab_size: int) -> keras.Model:
     """Encoder LSTM states initialise a decoder LSTM; Dense softmax over the vocabulary."""
     return _build(cfg, vocab_size, attention=False)
 
 
-def build_seq2seq_attention(cfg: TranslatorParams, *, vocab_size: int) -> keras.Model:
+def build_seq2seq_attention(cfg: Params, *, vocab_size: int) -> keras.Model:
     """As ``build_seq2seq``, plus dot-product attention over the encoder outputs."""
     return _build(cfg, vocab_size, attention=True)
 
 
-def compile_model(model: keras.Model, cfg: TranslatorParams) -> keras.Model:
+def compile_model(model: keras.Model, cfg: Params) -> keras.Model:
     """Adam + sparse cross-entropy; pass ``sample_weight`` to ``fit`` to exclude padding."""
+    import keras
+
     model.compile(
         optimizer=keras.optimizers.Adam(cfg.learning_rate),
         loss="sparse_categorical_crossentropy",
@@ -85,6 +94,8 @@ def inference_models(model: keras.Model) -> tuple[keras.Model, keras.Model]:
     Decoder step: [token (n, 1), state_h, state_c, (encoder_outputs, encoder_mask)] ->
     [probs (n, 1, vocab), state_h, state_c, (attention scores (n, 1, encoder_len))].
     """
+    import keras
+
     attention = has_attention(model)
     enc_seq, state_h, state_c = model.get_layer("encoder_lstm").output
     enc_outputs = [enc_seq, state_h, state_c] if attention else [state_h, state_c]

@@ -2,7 +2,7 @@
 
 Two arrays in the fixed test order: ``label`` (int8 ``[n]``, 0 neg / 1 pos) and
 ``probability`` (float64 ``[n]``, P(positive)). The file is a git-tracked output
-(``cache: false``), so ``stages.significance`` can read it at any revision or experiment.
+(``cache: false``), so ``stages.commands.significance`` can read it at any revision or experiment.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
-"""The one Keras training loop of the sentiment families.
+"""The Keras fit loop of the sentiment families (kind ``keras_sentiment``).
 
 Seeded, op-deterministic training on shuffled in-memory batches; early stopping on the
 validation split keeps the best epoch's weights; ``train_on_val`` (the seed's protocol) trains on
-train + val and keeps the final weights. The test split is never seen here.
+train + val and keeps the final weights. The test split is scored once, after training.
+What is family-specific (builder, frozen pretrained layer) comes from the family's spec.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import logging
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import keras
@@ -20,24 +20,15 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from stages.common import tracking
 from stages.common.constants import PREDICT_BATCH
 from stages.common.params import KerasFitParams
-from stages.models.classifiers import GLOVE_LAYER, positive_probability
+from stages.models.features import Features, Trained
+from stages.models.textmodel import positive_probability
+from stages.tracking import keras_log
 
 log = logging.getLogger(__name__)
 
 MONITOR = "val_accuracy"
-
-
-@dataclass
-class Fitted:
-    """A trained Keras model, its per-epoch history and the facts of the run."""
-
-    model: keras.Model
-    history: pd.DataFrame
-    seconds: float
-    facts: dict[str, float]
 
 
 def make_optimizer(
@@ -157,16 +148,17 @@ def fit_verbosity() -> int:
 
 
 def fit_neural(
-    model: keras.Model, cfg: Any, data: Mapping[str, tuple]
+    model: keras.Model, cfg: Any, data: Mapping[str, tuple], frozen_layer: str | None = None
 ) -> tuple[pd.DataFrame, KeepBest, float]:
-    """Run the family's ``fit`` phases; keep the best epoch's weights unless patience is null."""
+    """Run the family's ``fit`` phases (``frozen_layer`` trainable only after ``frozen_epochs``);
+    keep the best epoch's weights unless patience is null."""
     train, val = fit_datasets(cfg, data)
     keep = KeepBest(cfg.patience)
-    callbacks = [EpochTimer(), *([keep] if val else []), tracking.epoch_metrics_callback()]
+    callbacks = [EpochTimer(), *([keep] if val else []), keras_log.epoch_metrics_callback()]
     frames, start, epoch = [], time.perf_counter(), 0
     for end, trainable in phases(cfg):
-        if GLOVE_LAYER in {layer.name for layer in model.layers}:
-            model.get_layer(GLOVE_LAYER).trainable = trainable
+        if frozen_layer is not None:
+            model.get_layer(frozen_layer).trainable = trainable
         steps = (end - epoch) * int(train.cardinality())  # a cosine schedule spans the phase
         compile_model(model, cfg, decay_steps=steps)  # (re)compiling applies trainable flags
         history = model.fit(
@@ -201,24 +193,29 @@ def refit_params(cfg: Any, epochs: int) -> Any:
     return dataclasses.replace(cfg, epochs=epochs, patience=None, train_on_val=True, refit=False)
 
 
-def train_keras(builder: Any, cfg: Any, data: Mapping[str, tuple], build_kwargs: dict) -> Fitted:
-    """Build and train a Keras family on ``data``; facts: parameters, epochs, best epoch.
+def train(spec: Any, cfg: Any, features: Features) -> Trained:
+    """Build and train a Keras family on ``features``, then score the test split once.
 
     With ``refit`` the family is trained twice: with early stopping on val (its validation
     score and curves), then from scratch, same seed, on train + val for the best epoch count.
+    Facts: parameters, epochs, best epoch, median epoch seconds, replicas. Seeded by
+    ``cfg.seed``, with TensorFlow's deterministic ops.
     """
-    model, strategy = build_model(builder, cfg, build_kwargs)
+    keras.utils.set_random_seed(cfg.seed)
+    tf.config.experimental.enable_op_determinism()
+    builder, data, kwargs = spec.builder, features.data, features.build_kwargs
+    model, strategy = build_model(builder, cfg, kwargs)
     replicas = strategy.num_replicas_in_sync
     log.info("strategy %s, num_replicas_in_sync %d", cfg.strategy, replicas)
     with strategy.scope():  # variables, optimizer and every (re)compile belong to the strategy
-        history, keep, seconds = fit_neural(model, cfg, data)
+        history, keep, seconds = fit_neural(model, cfg, data, spec.frozen_layer)
     if cfg.refit:
         final = refit_params(cfg, keep.best_epoch + 1)
         log.info("refit on train + val for %d epochs, the best on val", final.epochs)
         keras.utils.set_random_seed(cfg.seed)
-        model, strategy = build_model(builder, final, build_kwargs)
+        model, strategy = build_model(builder, final, kwargs)
         with strategy.scope():
-            seconds += fit_neural(model, final, data)[2]
+            seconds += fit_neural(model, final, data, spec.frozen_layer)[2]
     facts = {
         "param_count": float(model.count_params()),
         "epochs_run": float(len(history)),
@@ -230,7 +227,8 @@ def train_keras(builder: Any, cfg: Any, data: Mapping[str, tuple], build_kwargs:
         facts["best_val_accuracy"] = keep.best
     if cfg.refit:
         facts["refit_epochs"] = float(keep.best_epoch + 1)
-    return Fitted(model, history, seconds, facts)
+    x_test, y_test = data["test"]
+    return Trained(model, y_test, predict_keras(model, x_test), history, seconds, facts)
 
 
 def predict_keras(model: keras.Model, x: Any) -> np.ndarray:

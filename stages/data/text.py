@@ -3,7 +3,7 @@
 ``standardize`` + whitespace split inside a Keras ``TextVectorization`` turn a review into tokens;
 the ``vectorize`` stage adapts that layer on the training split and stores the ids, and
 ``predict`` rebuilds the same layer from ``vocab.tsv``. The ids, the vocabulary file and the
-splits follow ``stages.common.vectorized``.
+splits follow ``stages.data.vectorized``.
 """
 
 from __future__ import annotations

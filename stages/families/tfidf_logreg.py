@@ -9,11 +9,14 @@ from sklearn.pipeline import Pipeline
 
 from stages.common.config import Bool, Int, PosFloat, PosInt, model
 from stages.common.params import PosIntOrNull
-from stages.common.text import TOKEN_PATTERN
+from stages.data.standardize import TOKEN_PATTERN
+from stages.models.features import text_features
+
+features = text_features  # the family's input: the standardized review texts
 
 
 @model
-class TfidfLogregParams:
+class Params:
     """TfidfVectorizer (word n-grams) + LogisticRegression on the prepared review texts."""
 
     seed: Int
@@ -25,7 +28,7 @@ class TfidfLogregParams:
     max_iter: PosInt
 
 
-def build_tfidf_logreg(cfg: TfidfLogregParams) -> Pipeline:
+def build(cfg: Params) -> Pipeline:
     """Unfitted ``Pipeline(tfidf, logreg)`` over standardized texts, P(positive) via
     ``predict_proba``."""
     tfidf = TfidfVectorizer(

@@ -1,0 +1,2 @@
+"""Helpers of the data stages: downloads, archives, checksums, the tokenization standard, the
+token-id and char-vocabulary formats."""

@@ -1,0 +1,1 @@
+"""Scoring and reporting: metrics, plots, test predictions, reference numbers, statistics."""
