@@ -119,7 +119,7 @@ def load_family(family: str, models_dir: Path) -> Callable[[list[str]], np.ndarr
     Raises:
         ModelNotFoundError: the family has not been trained.
     """
-    from stages.models.textmodel import is_text_model, load_text_model
+    from stages.models.serving import is_text_model, load_text_model
 
     model_dir = models_dir / family
     if not is_text_model(model_dir):

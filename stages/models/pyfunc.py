@@ -1,4 +1,5 @@
-"""The MLflow pyfunc of a sentiment family: raw review text in, P(positive) and label out.
+"""The MLflow pyfunc of a sentiment family: raw review text in, P(positive) and label out; its
+input contract and its logging. The model class itself is in ``pyfunc_entry`` (models from code).
 
 The logged model carries the family directory (encoder + trained model, see ``textmodel``) as
 the artifact ``family`` and the ``stages`` package as code, so ``mlflow.pyfunc.load_model`` and
@@ -28,7 +29,7 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.types import ColSpec, Schema
 
 from stages.common.constants import THRESHOLD
-from stages.tracking.runs import tensorflow_distribution
+from stages.tracking.keras_log import tensorflow_distribution
 
 COLUMN = "review"
 ARTIFACT = "family"
@@ -80,22 +81,6 @@ def predictions(probabilities: np.ndarray) -> pd.DataFrame:
     probabilities = np.asarray(probabilities, dtype=np.float64)
     labels = np.where(probabilities >= THRESHOLD, "pos", "neg")
     return pd.DataFrame({"probability": probabilities, "label": labels})
-
-
-class SentimentModel(mlflow.pyfunc.PythonModel):
-    """Raw-text sentiment model over a family directory (``textmodel.TextModel``)."""
-
-    def load_context(self, context: Any) -> None:
-        from stages.models.textmodel import load_text_model
-
-        self.text_model = load_text_model(Path(context.artifacts[ARTIFACT]))
-
-    # A DataFrame hint: MLflow infers no second signature from it (schema checks frame a list).
-    def predict(
-        self, context: Any, model_input: pd.DataFrame, params: Any = None
-    ) -> pd.DataFrame:
-        """``probability`` and ``label`` per review of ``model_input``."""
-        return predictions(self.text_model.predict_proba(reviews_of(model_input)))
 
 
 def pip_requirements() -> list[str]:

@@ -99,7 +99,7 @@ def test_signature_example_and_pinned_requirements(trained: TrainedFamilies) -> 
     requirements = (Path(local) / "requirements.txt").read_text().split()
     from importlib.metadata import version
 
-    from stages.tracking.runs import tensorflow_distribution
+    from stages.tracking.keras_log import tensorflow_distribution
 
     # tensorflow_cpu on Linux x86-64 (the CPU wheel), tensorflow elsewhere
     for name in ("keras", tensorflow_distribution(), "scikit-learn", "mlflow"):

@@ -22,7 +22,7 @@ from stages.data.vectorized import load_split
 from stages.evaluation.metrics import compute_metrics
 from stages.models.registry import parse_params
 from stages.models.textmodel import positive_probability
-from stages.tracking.runs import TrackingError
+from stages.tracking.store import TrackingError
 from tests.classifier_fixtures import SIZES, tiny_params, tiny_train, write_prepared
 from tests.conftest import REPO_ROOT
 

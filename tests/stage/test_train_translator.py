@@ -15,7 +15,7 @@ from stages.common.params import Params, ParamsError
 from stages.models import registry
 from stages.models.registry import parse_params, translator_families
 from stages.tracking import lineage
-from stages.tracking.runs import TrackingError
+from stages.tracking.store import TrackingError
 from tests.translate_fixtures import PAIRS, write_translate_csv
 
 FAMILIES = tuple(translator_families())

@@ -169,7 +169,7 @@ def test_hashed_bigrams_zero_at_padding_and_equal_for_equal_pairs() -> None:
 
 LOAD_SCRIPT = """
 import sys, numpy as np, keras
-import stages.models  # registers the custom layers
+import stages.models.keras  # registers the custom layers
 x = np.load(sys.argv[1])
 for path in sys.argv[2:]:
     np.save(path + ".npy", keras.models.load_model(path).predict(x, verbose=0))

@@ -1,12 +1,19 @@
-"""Every stage declares exactly the project modules its command imports, each sentiment family
-exactly the prepared data its registry entry reads, and the data and compare stages import no
-Keras."""
+"""Every stage depends on exactly the project code it runs, and each family exactly on the
+prepared data its registry entry reads; the data and compare stages import no Keras.
+
+A stage's code is what its module imports, transitively, plus for a training stage its family's
+module and its kind's fit loop (both imported by name through the registry). Directory deps
+count as the ``.py`` files under them; ``stages/common`` (the infrastructure every stage runs) is
+the one directory a stage may declare without importing all of it. Docstring-only package
+``__init__.py`` files are not code.
+"""
 
 from __future__ import annotations
 
 import ast
 import subprocess
 import sys
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -18,6 +25,7 @@ from tests.conftest import REPO_ROOT
 DVC_YAML = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text(encoding="utf-8"))
 DATA_INPUTS = {"vectorized": "data/prepared/vectorized", "embeddings":
                "data/prepared/embeddings.npy", "imdb": "data/prepared/imdb"}
+CORE = "stages/common"
 # Stages that train no Keras model: importing Keras/TensorFlow would cost each run seconds.
 KERAS_FREE_STAGES = ("embeddings", "compare", "prepare_imdb", "download", "tokenize_translate")
 
@@ -31,9 +39,18 @@ def module_file(name: str) -> Path | None:
     return None
 
 
-def imported_files(module: str) -> set[str]:
-    """Repo-relative files of ``module`` and every project module it imports, transitively
-    (imports inside functions included), with the packages they live in."""
+def is_code(path: Path) -> bool:
+    """False for a package ``__init__.py`` that holds only its docstring."""
+    if path.name != "__init__.py":
+        return True
+    body = ast.parse(path.read_text(encoding="utf-8")).body
+    return not (len(body) <= 1 and all(isinstance(node, ast.Expr) for node in body))
+
+
+@cache
+def imported_files(module: str) -> frozenset[str]:
+    """Repo-relative code files of ``module`` and every project module it imports,
+    transitively (imports inside functions included), with the packages they live in."""
     seen: set[Path] = set()
     todo = [module]
     while todo:
@@ -50,24 +67,59 @@ def imported_files(module: str) -> set[str]:
             elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("stages"):
                 todo.append(node.module)
                 todo += [f"{node.module}.{a.name}" for a in node.names]
-    return {p.relative_to(REPO_ROOT).as_posix() for p in seen}
+    return frozenset(p.relative_to(REPO_ROOT).as_posix() for p in seen if is_code(p))
 
 
-def stage_items() -> list[tuple[str, dict]]:
-    """``(name, definition)`` of every stage; a foreach stage once (its ``do``)."""
-    return [(name, stage.get("do", stage)) for name, stage in DVC_YAML["stages"].items()]
+def declared_files(deps: list[str]) -> set[str]:
+    """The code files of ``deps``: ``.py`` files, and those under directory deps."""
+    files = set()
+    for dep in (REPO_ROOT / d for d in deps if d.startswith("stages/")):
+        paths = sorted(dep.rglob("*.py")) if dep.is_dir() else [dep]
+        files |= {p.relative_to(REPO_ROOT).as_posix() for p in paths
+                  if p.suffix == ".py" and is_code(p)}
+    return files
 
 
-@pytest.mark.parametrize(("name", "stage"), stage_items(), ids=[n for n, _ in stage_items()])
-def test_code_deps_are_exactly_the_imported_modules(name: str, stage: dict) -> None:
-    module = stage["cmd"].split()[2]  # python -m stages.<module> ...
-    declared = {d for d in stage["deps"] if isinstance(d, str) and d.endswith(".py")}
-    assert declared == imported_files(module)
+def resolved_stages() -> dict[str, dict]:
+    """``name -> definition`` of every stage, foreach stages resolved per family as DVC does."""
+    stages = {}
+    for name, stage in DVC_YAML["stages"].items():
+        if "foreach" not in stage:
+            stages[name] = stage
+            continue
+        items = DVC_YAML["vars"][0][stage["foreach"].strip("${}")]
+        for family, item in items.items():
+            text = yaml.safe_dump(stage["do"])
+            for key, value in {"key": family, **{f"item.{k}": v for k, v in item.items()}}.items():
+                text = text.replace(f"${{{key}}}", value)
+            stages[f"{name}@{family}"] = yaml.safe_load(text)
+    return stages
+
+
+STAGES = resolved_stages()
+
+
+def runs(name: str, stage: dict) -> set[str]:
+    """The code a stage runs: its module's imports, plus its family's module and fit loop."""
+    code = set(imported_files(stage["cmd"].split()[2]))  # python -m stages.<module> ...
+    if "@" in name:
+        spec = registry.spec(name.split("@", 1)[1])
+        code |= imported_files(spec.module) | imported_files(registry.TRAINERS[spec.kind])
+    return code
+
+
+@pytest.mark.parametrize("name", STAGES)
+def test_code_deps_are_exactly_the_code_the_stage_runs(name: str) -> None:
+    declared, code = declared_files(STAGES[name]["deps"]), runs(name, STAGES[name])
+    assert sorted(code - declared) == [], "run but not declared"
+    unused = sorted(f for f in declared - code if not f.startswith(f"{CORE}/"))
+    assert unused == [], "declared but not run"
 
 
 def test_each_family_depends_on_the_data_its_registry_entry_reads() -> None:
     families = DVC_YAML["vars"][0]["sentiment"]
     assert list(families) == registry.sentiment_families()
+    assert list(DVC_YAML["vars"][0]["translators"]) == registry.translator_families()
     for family, item in families.items():
         expected = {DATA_INPUTS[name] for name in registry.spec(family).inputs}
         assert {item["data"], item["more"]} == expected, family

@@ -17,7 +17,7 @@ from mlflow.tracking import MlflowClient
 
 from stages.common.paths import REPO_ROOT
 from stages.tracking import keras_log, lineage, runs, store
-from stages.tracking.runs import TrackingError
+from stages.tracking.store import TrackingError
 
 HELLO_MD5 = "b1946ac92492d2347c6235b4d2611184"  # md5 of b"hello\n"
 
