@@ -69,7 +69,9 @@ def test_cli_in_subprocess_has_no_traceback(models_dir: Path) -> None:
     )
     assert proc.returncode == 2
     assert proc.stdout == ""
-    assert proc.stderr.endswith("ERROR stages.commands.predict: word 'héllo': character 'é' is outside a-z\n")
+    assert proc.stderr.endswith(
+        "ERROR stages.commands.predict: word 'héllo': character 'é' is outside a-z\n"
+    )
 
 
 def test_unknown_family_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
