@@ -32,6 +32,11 @@ import pandas as pd
 import requests
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from stages.tracking.model_registry import CHAMPION_URI  # noqa: E402
+from stages.tracking.store import tracking_uri as default_tracking_uri  # noqa: E402
+
 TEST_SPLIT = REPO / "data" / "prepared" / "imdb" / "test.parquet"
 STARTUP_TIMEOUT_S = 300.0
 REQUEST_TIMEOUT_S = 120.0
@@ -145,14 +150,14 @@ def table(rows: list[dict[str, float]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="models:/imdb-sentiment@champion")
+    parser.add_argument("--model", default=CHAMPION_URI)
     parser.add_argument("--rounds", type=int, default=50)
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--reviews", type=Path, default=TEST_SPLIT, help="a parquet with 'text'")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    tracking_uri = os.environ.get("MLFLOW_TRACKING_URI", f"sqlite:///{REPO / 'mlflow.db'}")
+    tracking_uri = default_tracking_uri()
     mlflow.set_tracking_uri(tracking_uri)
     texts = pd.read_parquet(args.reviews)["text"].tolist()
     pool = texts[: max(args.rounds * 64, args.requests)]

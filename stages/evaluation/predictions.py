@@ -15,8 +15,8 @@ import numpy as np
 
 from stages.common.errors import StageError
 from stages.common.io import atomic_write_bytes
+from stages.common.paths import PREDICTIONS_DIR, REPO_ROOT
 
-PREDICTIONS_DIR = Path("metrics") / "predictions"
 KEYS = ("label", "probability")
 
 
@@ -26,7 +26,7 @@ class PredictionsFormatError(StageError):
 
 def predictions_path(family: str) -> Path:
     """Repo-relative path of a family's predictions file."""
-    return PREDICTIONS_DIR / f"{family}.npz"
+    return (PREDICTIONS_DIR / f"{family}.npz").relative_to(REPO_ROOT)
 
 
 def predictions_bytes(label: np.ndarray, probability: np.ndarray) -> bytes:

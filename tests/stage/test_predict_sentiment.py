@@ -18,7 +18,7 @@ import pytest
 from mlflow import MlflowClient
 
 from stages.commands import predict
-from stages.common import model_registry
+from stages.tracking import model_registry
 from stages.common.constants import PREDICT_BATCH
 from stages.data.vectorized import load_split
 from stages.evaluation.metrics import compute_metrics
@@ -196,3 +196,27 @@ def test_unknown_family_lists_the_valid_ones(capsys: pytest.CaptureFixture[str])
     assert (
         f"argument --family: invalid choice: 'bert' (choose from {choices})"
     ) in capsys.readouterr().err
+
+
+def test_scikit_learn_family_is_scored_without_tensorflow(trained: TrainedFamilies) -> None:
+    """The registry, params validation and ``predict`` of a scikit-learn family run in a process
+    that never imports TensorFlow or Keras."""
+    script = (
+        "import runpy, sys\n"
+        "from stages.models import registry\n"
+        "registry.load_params()\n"
+        f"sys.argv = ['predict', 'sentiment', '--family', 'tfidf_logreg', '--models-dir', "
+        f"{str(trained.models)!r}, 'A moving film.', 'Dull and far too long.']\n"
+        "try:\n"
+        "    runpy.run_module('stages.predict', run_name='__main__')\n"
+        "except SystemExit as exit:\n"
+        "    assert exit.code == 0, exit.code\n"
+        "print(sorted(m for m in ('keras', 'tensorflow') if m in sys.modules))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True,
+                          text=True, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    *scores, modules = proc.stdout.splitlines()
+    assert [line.split("\t")[2] for line in scores] == ["A moving film.", "Dull and far too long."]
+    assert {line.split("\t")[0] for line in scores} <= {"pos", "neg"}
+    assert modules == "[]"
