@@ -18,12 +18,12 @@ import pytest
 from mlflow import MlflowClient
 
 from stages.commands import predict
-from stages.tracking import model_registry
 from stages.common.constants import PREDICT_BATCH
 from stages.data.vectorized import load_split
 from stages.evaluation.metrics import compute_metrics
 from stages.models.registry import sentiment_families
 from stages.models.textmodel import positive_probability
+from stages.tracking import model_registry
 from tests.classifier_fixtures import TrainedFamilies
 from tests.conftest import REPO_ROOT
 
