@@ -3,23 +3,18 @@
 ``standardize`` + whitespace split inside a Keras ``TextVectorization`` turn a review into tokens;
 the ``vectorize`` stage adapts that layer on the training split and stores the ids, and
 ``predict`` rebuilds the same layer from ``vocab.tsv``. The ids, the vocabulary file and the
-splits follow ``stages.data.vectorized``.
+splits follow ``stages.data.vectorized``. ``stages.data.standardize`` holds the patterns and
+the same standardization in pure Python (``standardize_texts``), for code that must not import
+TensorFlow.
 """
 
 from __future__ import annotations
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from stages.common.constants import KERAS_PACKAGE
-
-# Standardized text is whitespace-separated words: the token pattern of its vectorizers.
-TOKEN_PATTERN = r"\S+"
-# Keras' own "lower_and_strip_punctuation" character class, so tokens match the Keras default.
-_PUNCTUATION = r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']'
-# IMDB reviews carry HTML line breaks: "<br />", "<br/>", "<br>".
-_LINE_BREAK = r"<br\s*/?>"
+from stages.data.standardize import LINE_BREAK, PUNCTUATION
 
 
 @keras.saving.register_keras_serializable(package=KERAS_PACKAGE)
@@ -39,14 +34,8 @@ def standardize(text: tf.Tensor) -> tf.Tensor:
     # Unicode-aware lowercasing drops everything from a NUL byte on: make NUL a space.
     text = tf.strings.regex_replace(text, r"\x00", " ")
     text = tf.strings.lower(text, encoding="utf-8")
-    text = tf.strings.regex_replace(text, _LINE_BREAK, " ")
-    return tf.strings.regex_replace(text, _PUNCTUATION, "")
-
-
-def standardize_texts(texts: list[str]) -> list[str]:
-    """``standardize`` on Python strings: whitespace-separated words, as the vectorizer sees."""
-    out = standardize(tf.constant(texts, dtype=tf.string)).numpy()
-    return [t.decode("utf-8") for t in np.asarray(out).ravel()]
+    text = tf.strings.regex_replace(text, LINE_BREAK, " ")
+    return tf.strings.regex_replace(text, PUNCTUATION, "")
 
 
 def make_vectorizer(vocabulary: list[str] | None = None) -> keras.layers.TextVectorization:

@@ -3,7 +3,7 @@
 The model (Wang & Manning 2012; the embedding-bag form of amaiya/keras-nbsvm) scores a review
 as ``sigmoid(b + sum_i r_i * w_i)`` over the distinct n-grams ``i`` present in it, where ``r``
 holds the Naive Bayes log-count ratios of the train split (fixed weights) and ``w`` is learned.
-``NgramFeatures`` turns standardized texts (``stages.data.text.standardize_texts``) into the
+``NgramFeatures`` turns standardized texts (``stages.data.standardize.standardize_texts``) into the
 model's input: int32 n-gram ids ``[batch, max_len]``, 1-based, 0 = padding. Vocabulary and ratios
 come from the train split only, whatever the model is then trained on.
 """

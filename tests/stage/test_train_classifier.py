@@ -17,7 +17,7 @@ from mlflow.tracking import MlflowClient
 from stages import train_classifier
 from stages.common.params import ParamsError
 from stages.common.paths import PARAMS_FILE
-from stages.data.text import standardize_texts
+from stages.data.standardize import standardize_texts
 from stages.data.vectorized import load_split
 from stages.evaluation.metrics import compute_metrics
 from stages.models.registry import parse_params

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from stages.commands import predict, tokenize_translate, train_translator
+from stages import tokenize_translate, train_translator
+from stages.commands import predict
 from stages.common.params import Params, ParamsError
 from stages.models import registry
 from stages.models.registry import parse_params, translator_families
