@@ -162,6 +162,34 @@ def build(cfg: Params, *, ratios: np.ndarray) -> keras.Model:
     return keras.Model(ids, out, name="nbsvm")
 
 
+class LinearScorer:
+    """The trained model as NumPy, for scoring without TensorFlow: P(positive) =
+    ``sigmoid(b + sum over a review's ids of (r * w)[id])``, in float32 like the Keras layer
+    (probabilities equal to its within 1e-6; only the summation order differs).
+
+    Args:
+        weights: float32 ``[vocab_size + 1]``, the NB ratios times the learned weights (row 0,
+            padding, is 0).
+        bias: the learned bias.
+    """
+
+    def __init__(self, weights: np.ndarray, bias: float) -> None:
+        self.weights = np.asarray(weights, dtype=np.float32)
+        self.bias = np.float32(bias)
+
+    def predict_proba(self, ids: np.ndarray) -> np.ndarray:
+        """``[n, 2]``: P(negative), P(positive) per row of n-gram ids, as scikit-learn's."""
+        logits = self.weights[ids].sum(axis=1, dtype=np.float32) + self.bias
+        positive = (1 / (1 + np.exp(-logits))).astype(np.float64)
+        return np.stack([1 - positive, positive], axis=1)
+
+
+def export(model: keras.Model) -> LinearScorer:
+    """The trained Keras model's ``LinearScorer``, which is what ``models/nbsvm/`` keeps."""
+    r, w, b = model.get_layer("nb_logit").get_weights()
+    return LinearScorer(r * w, float(b[0]))
+
+
 def features(cfg: Params, inputs: dict) -> Features:
     """N-gram ids of every split from the features fitted on the train split (vocabulary and NB
     ratios from train only, even when the model is refitted on train + val)."""

@@ -35,7 +35,8 @@ class Features:
 
 @dataclass
 class Trained:
-    """A trained sentiment family: its model, test probabilities, history and run facts."""
+    """A trained sentiment family: its model (as saved for scoring), test probabilities,
+    history and run facts."""
 
     model: Any
     y_test: np.ndarray

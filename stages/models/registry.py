@@ -49,8 +49,9 @@ class FamilySpec:
         kind: how it is trained and used (a Keras or scikit-learn sentiment classifier, or an
             EN->KO translator); names its fit loop (``TRAINERS``).
         module: the family's module: ``Params`` (the pydantic model of its ``params.yaml``
-            section), the builder, and for a sentiment family ``features`` (how ``inputs``
-            become the model's inputs per split).
+            section), the builder, for a sentiment family ``features`` (how ``inputs`` become
+            the model's inputs per split), and optionally ``export`` (the trained model as it
+            is saved for scoring) and ``FROZEN_LAYER``.
         inputs: the prepared data it reads (keys of ``train_classifier.Inputs``), which are
             also its data dependencies in dvc.yaml.
         builder: the name of the module's pure builder function.
@@ -80,6 +81,11 @@ class FamilySpec:
     @property
     def features(self) -> Callable[..., Any]:
         return self.load().features
+
+    @property
+    def export(self) -> Callable[[Any], Any] | None:
+        """What turns the trained model into the one saved for scoring, if not the model."""
+        return getattr(self.load(), "export", None)
 
     @property
     def frozen_layer(self) -> str | None:

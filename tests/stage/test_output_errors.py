@@ -52,7 +52,7 @@ def test_main_reports_output_error_and_returns_1(
     monkeypatch.setattr(module, "run", full_disk)
     for owner in (module, registry):
         for loader in (name for name in LOADERS if hasattr(owner, name)):
-            monkeypatch.setattr(owner, loader, lambda: None)
+            monkeypatch.setattr(owner, loader, lambda *args, **kwargs: None)
     assert module.main(argv) == 1
     err = capsys.readouterr().err
     errors = [line.split(" ERROR ", 1)[1] for line in err.splitlines() if " ERROR " in line]

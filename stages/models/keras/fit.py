@@ -199,7 +199,8 @@ def train(spec: Any, cfg: Any, features: Features) -> Trained:
     With ``refit`` the family is trained twice: with early stopping on val (its validation
     score and curves), then from scratch, same seed, on train + val for the best epoch count.
     Facts: parameters, epochs, best epoch, median epoch seconds, replicas. Seeded by
-    ``cfg.seed``, with TensorFlow's deterministic ops.
+    ``cfg.seed``, with TensorFlow's deterministic ops. The model kept is the family's ``export``
+    of the trained one, if it has one.
     """
     keras.utils.set_random_seed(cfg.seed)
     tf.config.experimental.enable_op_determinism()
@@ -228,7 +229,8 @@ def train(spec: Any, cfg: Any, features: Features) -> Trained:
     if cfg.refit:
         facts["refit_epochs"] = float(keep.best_epoch + 1)
     x_test, y_test = data["test"]
-    return Trained(model, y_test, predict_keras(model, x_test), history, seconds, facts)
+    saved = spec.export(model) if spec.export else model
+    return Trained(saved, y_test, predict_keras(model, x_test), history, seconds, facts)
 
 
 def predict_keras(model: keras.Model, x: Any) -> np.ndarray:
