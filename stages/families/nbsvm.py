@@ -186,7 +186,8 @@ class LinearScorer:
 
 def export(model: keras.Model) -> LinearScorer:
     """The trained Keras model's ``LinearScorer``, which is what ``models/nbsvm/`` keeps."""
-    r, w, b = model.get_layer("nb_logit").get_weights()
+    nb = model.get_layer("nb_logit")
+    r, w, b = (np.asarray(weight) for weight in (nb.r, nb.w, nb.b))
     return LinearScorer(r * w, float(b[0]))
 
 

@@ -222,3 +222,18 @@ def test_learns_synthetic_sentiment_well_above_chance() -> None:
     model.fit(x_train, y_train.astype("float32"), batch_size=16, epochs=3, verbose=0)
     pred = model.predict(features.transform(test), verbose=0).ravel() > 0.5
     assert np.mean(pred == y_test) >= 0.8  # chance is ~0.5; measured 0.88
+
+
+def test_export_scores_as_the_trained_keras_model() -> None:
+    keras.utils.set_random_seed(0)
+    features = NgramFeatures.from_params(cfg()).fit(TRAIN_TEXTS, TRAIN_LABELS)
+    x = features.transform(TRAIN_TEXTS)
+    model = build_nbsvm(cfg(), ratios=features.ratios)
+    model.compile(keras.optimizers.Adam(0.1), "binary_crossentropy")
+    model.fit(x, TRAIN_LABELS.astype("float32"), epochs=2, verbose=0)
+    expected = model.predict(x, verbose=0)[:, 0]
+    assert np.ptp(expected) > 0.1  # trained: the comparison is not of constants
+    scores = nbsvm.export(model).predict_proba(x)
+    assert scores.shape == (len(x), 2) and scores.dtype == np.float64
+    np.testing.assert_allclose(scores[:, 1], expected, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(scores.sum(axis=1), 1.0)
