@@ -23,7 +23,7 @@ class TextModel:
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         """P(positive) per review, float64 ``[len(texts)]``."""
         x = self.encoder.transform(list(texts))
-        if hasattr(self.model, "predict_proba"):  # scikit-learn
+        if hasattr(self.model, "predict_proba"):  # scikit-learn, or a family's NumPy export
             return np.asarray(self.model.predict_proba(x)[:, 1], dtype=np.float64)
         return positive_probability(self.model.predict(x, batch_size=PREDICT_BATCH, verbose=0))
 

@@ -1,8 +1,9 @@
 """A trained sentiment family as one raw-text model: an encoder (text -> model input) + a model.
 
 ``models/<family>/`` holds ``encoder.joblib`` (an object with ``transform(texts) -> model input``)
-and ``model.keras`` or ``model.joblib``. ``TextModel`` does not know the families: any encoder with
-that contract works (token ids for Keras families, standardized text for scikit-learn pipelines).
+and ``model.keras`` or ``model.joblib`` (anything with ``predict_proba``: a scikit-learn pipeline,
+or a family's NumPy export of its Keras model). ``serving.TextModel`` does not know the families:
+any encoder with that contract works (token ids, n-gram ids or standardized text).
 """
 
 from __future__ import annotations
