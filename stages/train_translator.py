@@ -20,7 +20,6 @@ import shutil
 from dataclasses import asdict
 from pathlib import Path
 
-import keras
 import mlflow
 import numpy as np
 
@@ -94,7 +93,6 @@ def run(
     spec = registry.spec(family)
     cfg = registry.family_params(params, family)
     data, vocab = load_data(data_dir)
-    keras.utils.set_random_seed(cfg.seed)
     with runs.tracking_run(
         experiment=TRANSLATION_EXPERIMENT,
         run_name=family,

@@ -102,8 +102,10 @@ def romanize_word(word: str) -> str:
 
 def train(spec: Any, cfg: Any, data: dict[str, np.ndarray], vocab: CharVocab) -> Results:
     """Build and fit the family's model, then translate every pair by greedy decoding (the
-    family's ``inference_models`` and ``greedy_decode``) and score the outputs."""
+    family's ``inference_models`` and ``greedy_decode``) and score the outputs. Seeded by
+    ``cfg.seed``."""
     family = spec.load()
+    keras.utils.set_random_seed(cfg.seed)
     model = spec.builder(cfg, vocab_size=vocab.size)
     history, seconds = fit(model, data, cfg, family.compile_model)
     log.info(
