@@ -135,7 +135,8 @@ def test_sigkill_of_dvc_repro_mid_download_then_repro_completes(
     assert not out.exists()
     assert_only_ignored_scratch(repo, files_under(raw) - before, out)
     assert (repo / "dvc.lock").read_bytes() == lock
-    assert files_under(repo / ".dvc" / "cache") == set()  # nothing was cached
+    # nothing was cached but the listing DVC keeps of a directory dep (stages/common)
+    assert {p for p in files_under(repo / ".dvc" / "cache") if p.suffix != ".dir"} == set()
     assert UP_TO_DATE not in dvc(repo, env, "status", "download_imdb")
 
     server.release.set()
