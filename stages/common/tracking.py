@@ -16,11 +16,12 @@ import json
 import logging
 import os
 import socket
+import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from importlib.metadata import packages_distributions, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlparse
+from urllib.parse import urlparse, urlsplit, urlunsplit
 
 import mlflow
 import requests
@@ -30,6 +31,7 @@ from mlflow.data.dataset_source import DatasetSource
 from mlflow.data.dataset_source_registry import get_dataset_source_from_json
 from mlflow.data.meta_dataset import MetaDataset
 
+from stages.common.constants import EXPERIMENT_DESCRIPTIONS, EXPERIMENT_KIND
 from stages.common.errors import StageError
 from stages.common.paths import REPO_ROOT
 
@@ -75,19 +77,46 @@ def _sqlite_path(uri: str) -> Path | None:
 def check_tracking(uri: str) -> None:
     """Fail fast, before any training, if runs could not be logged to ``uri``.
 
+    A server must answer, reach its backend store and store a probe artifact; a database must
+    take a connection; a local artifact root, a probe file. Messages show no password.
+
     Raises:
-        TrackingError: unsupported scheme, unreachable server, or unwritable sqlite location.
+        TrackingError: unsupported scheme, unreachable server or database, wrong credentials,
+            unwritable sqlite or artifact location (a full disk included).
     """
     scheme = _scheme(uri)
     if scheme in HTTP_SCHEMES:
         _check_server(uri)
-    elif scheme == "sqlite":
-        _check_sqlite(uri)
-    elif scheme not in DB_SCHEMES:
+        return
+    if scheme not in DB_SCHEMES:
         valid = ", ".join(f"{s}://" for s in (*HTTP_SCHEMES, *DB_SCHEMES))
         raise TrackingError(
-            f"MLflow tracking URI {uri!r}: unsupported scheme {scheme!r} (use one of: {valid})"
+            f"MLflow tracking URI {_redacted(uri)!r}: unsupported scheme {scheme!r} "
+            f"(use one of: {valid})"
         )
+    if scheme == "sqlite":
+        _check_sqlite(uri)
+    else:
+        _check_database(uri)
+    _check_artifact_root(uri)
+
+
+# Written and deleted where artifacts go, before any run starts: a full disk fails there.
+PROBE_PREFIX = ".mlflow-write-check-"
+PROBE_BYTES = 4096
+
+
+def _redacted(uri: str) -> str:
+    """``uri`` with the password of its user info, if any, replaced by ``***``."""
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    userinfo, host = parts.netloc.rsplit("@", 1)
+    return urlunsplit(parts._replace(netloc=f"{userinfo.split(':', 1)[0]}:***@{host}"))
+
+
+def _first_line(text: str, limit: int = 300) -> str:
+    return (text.strip().splitlines() or [""])[0][:limit]
 
 
 def _check_server(uri: str) -> None:
@@ -96,13 +125,84 @@ def _check_server(uri: str) -> None:
         response = requests.get(url, timeout=CHECK_TIMEOUT_S)
     except requests.RequestException as exc:
         raise TrackingError(
-            f"MLflow tracking server {uri} is unreachable ({type(exc).__name__}); "
+            f"MLflow tracking server {_redacted(uri)} is unreachable ({type(exc).__name__}); "
             "start it or unset MLFLOW_TRACKING_URI to use the local sqlite store"
         ) from exc
     if response.status_code != 200:
         raise TrackingError(
-            f"MLflow tracking server {uri} answered HTTP {response.status_code} at {url}"
+            f"MLflow tracking server {_redacted(uri)} answered HTTP {response.status_code} "
+            f"at {_redacted(url)}"
         )
+    _check_server_stores(uri)
+
+
+def _check_server_stores(uri: str) -> None:
+    """``/health`` answers without the stores: list one experiment (the database), then upload
+    and delete a probe file (proxied artifacts). A server without ``--serve-artifacts`` answers
+    the upload 503, its clients write their artifacts themselves."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.utils.credentials import get_default_host_creds
+    from mlflow.utils.rest_utils import http_request
+
+    def call(endpoint: str, method: str, **kwargs: Any) -> requests.Response:
+        try:  # MLflow's client: its credentials and TLS settings; no retries, one timeout
+            return http_request(get_default_host_creds(uri), endpoint, method, max_retries=0,
+                                timeout=CHECK_TIMEOUT_S, raise_on_status=False, **kwargs)
+        except MlflowException as exc:
+            raise TrackingError(f"MLflow tracking server {_redacted(uri)}: {endpoint}: "
+                                f"{_first_line(exc.message)}") from exc
+
+    def error(response: requests.Response) -> str:
+        try:
+            message = response.json().get("message", "")
+        except ValueError:
+            message = response.reason
+        return f"HTTP {response.status_code}: {_first_line(str(message))}"
+
+    response = call("/api/2.0/mlflow/experiments/search", "GET", params={"max_results": 1})
+    if response.status_code != 200:
+        raise TrackingError(f"MLflow tracking server {_redacted(uri)} cannot use its backend "
+                            f"store ({error(response)})")
+    probe = ("/api/2.0/mlflow-artifacts/artifacts/"
+             f"{PROBE_PREFIX}{socket.gethostname()}-{os.getpid()}")
+    response = call(probe, "PUT", data=bytes(PROBE_BYTES))
+    if response.status_code == 503 and "serve-artifacts" in response.text:
+        return
+    if response.status_code != 200:
+        raise TrackingError(f"MLflow tracking server {_redacted(uri)} cannot store artifacts "
+                            f"({error(response)})")
+    call(probe, "DELETE")
+
+
+def _check_database(uri: str) -> None:
+    """Connect once: a server that is down, wrong credentials, a missing driver or database
+    fail here in one line, not after MLflow's retries."""
+    import sqlalchemy
+
+    timeout = {} if _scheme(uri) == "mssql" else {"connect_timeout": int(CHECK_TIMEOUT_S)}
+    try:
+        engine = sqlalchemy.create_engine(uri, connect_args=timeout,
+                                          poolclass=sqlalchemy.pool.NullPool)
+        with engine.connect() as connection:
+            connection.execute(sqlalchemy.text("SELECT 1"))
+    except Exception as exc:  # driver import, URL, connection and login errors alike
+        reason = _first_line(str(getattr(exc, "orig", None) or exc))
+        raise TrackingError(
+            f"MLflow tracking store {_redacted(uri)} is unusable ({type(exc).__name__}: {reason})"
+        ) from exc
+
+
+def _check_artifact_root(uri: str) -> None:
+    """Write and delete a probe file in the local artifact root of the store ``uri``."""
+    path = Path(urlparse(_store_location(uri)[1]).path)
+    try:
+        path.mkdir(exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=PROBE_PREFIX) as probe:
+            probe.write(bytes(PROBE_BYTES))
+            probe.flush()
+    except OSError as exc:
+        raise TrackingError(f"MLflow artifact store {path} of {_redacted(uri)} is not writable "
+                            f"({exc.strerror or exc})") from exc
 
 
 def _check_sqlite(uri: str) -> None:
@@ -148,15 +248,23 @@ def store_lock(uri: str) -> Iterator[None]:
 
 
 def experiment_id(name: str, uri: str) -> str:
-    """Get or create experiment ``name`` (under the store lock, with a fixed artifact location)."""
+    """Get or create experiment ``name`` (under the store lock, with a fixed artifact location)
+    as a model-training experiment with its description; an existing experiment gets the ones
+    of these tags it lacks (never overwritten: the description is editable in the UI)."""
     _, artifact_root = _store_location(uri)
+    tags = {"mlflow.experimentKind": EXPERIMENT_KIND}
+    if name in EXPERIMENT_DESCRIPTIONS:
+        tags["mlflow.note.content"] = EXPERIMENT_DESCRIPTIONS[name]
     with store_lock(uri):
         experiment = mlflow.get_experiment_by_name(name)
         if experiment is not None:
+            for key, value in tags.items():
+                if key not in experiment.tags:
+                    mlflow.MlflowClient().set_experiment_tag(experiment.experiment_id, key, value)
             return experiment.experiment_id
         location = f"{artifact_root}/{name}" if artifact_root else None
         log.info("creating MLflow experiment %r (artifacts: %s)", name, location or "server")
-        return mlflow.create_experiment(name, artifact_location=location)
+        return mlflow.create_experiment(name, artifact_location=location, tags=tags)
 
 
 def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
