@@ -154,10 +154,9 @@ def _check_server_stores(uri: str) -> None:
 
     def error(response: requests.Response) -> str:
         try:
-            message = response.json().get("message", "")
-        except ValueError:
-            message = response.reason
-        return f"HTTP {response.status_code}: {_first_line(str(message))}"
+            return f"HTTP {response.status_code}: {_first_line(response.json()['message'])}"
+        except (ValueError, KeyError, TypeError):  # not an MLflow error: the server logged it
+            return f"HTTP {response.status_code}: {response.reason}; the server's log says why"
 
     response = call("/api/2.0/mlflow/experiments/search", "GET", params={"max_results": 1})
     if response.status_code != 200:
