@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import socket
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -76,18 +73,4 @@ def start(cmd: list[str], uri: str, *, cwd: Path, log: Path, env: dict[str, str]
         _stop_group(proc)
         raise
     return proc
-
-
-@contextlib.contextmanager
-def running_mlflow(command: str, *args: str, workdir: Path) -> Iterator[str]:
-    """Run ``mlflow <command> <args> --host 127.0.0.1 --port <free port>`` in ``workdir`` (its
-    log: ``workdir/mlflow.log``) until it is healthy; yield its URI; stop its process group."""
-    uri = f"http://127.0.0.1:{_free_port()}"
-    cmd = [str(Path(sys.executable).parent / "mlflow"), command, *args,
-           "--host", "127.0.0.1", "--port", uri.rsplit(":", 1)[1]]
-    proc = start(cmd, uri, cwd=workdir, log=workdir / "mlflow.log", env=server_env())
-    try:
-        yield uri
-    finally:
-        _stop_group(proc)
 
