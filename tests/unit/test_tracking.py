@@ -99,6 +99,32 @@ def test_second_run_reuses_experiment(store: str) -> None:
     assert not mlflow.active_run()
 
 
+def test_experiments_are_model_training_ones_and_keep_an_edited_description(
+    store: str,
+) -> None:
+    old = mlflow.create_experiment("sentiment")  # as a store made before these tags
+    assert tracking.experiment_id("sentiment", store) == old
+    tags = MlflowClient(store).get_experiment(old).tags
+    assert tags["mlflow.experimentKind"] == "custom_model_development"
+    assert "`metrics/summary.md`" in tags["mlflow.note.content"]
+    MlflowClient(store).set_experiment_tag(old, "mlflow.note.content", "mine")
+    tracking.experiment_id("sentiment", store)
+    assert MlflowClient(store).get_experiment(old).tags["mlflow.note.content"] == "mine"
+    new = tracking.experiment_id("translation", store)
+    assert MlflowClient(store).get_experiment(new).tags["mlflow.experimentKind"] == (
+        "custom_model_development")
+
+
+def test_database_that_is_down_fails_fast_without_its_password() -> None:
+    with pytest.raises(TrackingError) as err:
+        tracking.check_tracking("postgresql+psycopg://mlflow:s3cret@127.0.0.1:9/mlflow")
+    assert str(err.value) == (
+        "MLflow tracking store postgresql+psycopg://mlflow:***@127.0.0.1:9/mlflow is unusable "
+        '(OperationalError: connection failed: connection to server at "127.0.0.1", port 9 '
+        "failed: Connection refused)"
+    )
+
+
 def test_exception_marks_run_failed_and_propagates(store: str) -> None:
     with pytest.raises(RuntimeError, match="boom"):
         with _start() as run:
