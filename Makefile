@@ -1,16 +1,21 @@
-# `make repro`: create .venv, install the pinned runtime dependencies, run the whole DVC pipeline.
-# `make test`:  the same plus the development tools (requirements-dev.txt); ruff, then the tests.
-# `make ui`:    the MLflow UI on the project's tracking store, http://127.0.0.1:5000
+# `make repro`:       .venv, the pinned runtime dependencies, then the whole DVC pipeline.
+# `make test`:        the same plus the team set-up and the development tools; ruff, then the tests.
+# `make ui`:          the MLflow UI on the project's tracking store, http://127.0.0.1:5000
+# `make team-server`: MLflow on a local PostgreSQL with proxied artifacts, all in .team-server/,
+#                     http://127.0.0.1:5000 (docs/tracking-server.md)
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-# One stamp per requirements file: `make repro` never installs pytest or ruff.
+TEAM_PORT ?= 5000
+# One stamp per requirements file: `make repro` never installs pytest, ruff or PostgreSQL.
 RUNTIME := $(VENV)/.installed-runtime
+TEAM := $(VENV)/.installed-team
 DEV := $(VENV)/.installed-dev
 
-.PHONY: install install-dev repro test lint ui
+.PHONY: install install-team install-dev repro test lint ui team-server
 
 install: $(RUNTIME)
+install-team: $(TEAM)
 install-dev: $(DEV)
 
 $(BIN)/python:
@@ -21,8 +26,13 @@ $(RUNTIME): requirements.txt constraints.txt | $(BIN)/python
 	$(BIN)/python -m pip install -r requirements.txt -c constraints.txt
 	touch $@
 
-$(DEV): requirements-dev.txt $(RUNTIME)
-	$(BIN)/python -m pip install -r requirements.txt -r requirements-dev.txt -c constraints.txt
+$(TEAM): requirements-team.txt $(RUNTIME)
+	$(BIN)/python -m pip install -r requirements.txt -r requirements-team.txt -c constraints.txt
+	touch $@
+
+$(DEV): requirements-dev.txt $(TEAM)
+	$(BIN)/python -m pip install -r requirements.txt -r requirements-team.txt \
+		-r requirements-dev.txt -c constraints.txt
 	touch $@
 
 repro: $(RUNTIME)
@@ -35,8 +45,12 @@ test: lint
 lint: $(DEV)
 	$(BIN)/ruff check stages tests bench
 
-# The default store of the training stages (stages/common/tracking.py); runs logged with
-# MLFLOW_TRACKING_URI set live in that store instead. PYTHONWARNINGS (inherited by the server's
-# workers): MLflow's server imports a Starlette module Starlette has deprecated, a warning per worker.
+# The default store of the training stages (stages/tracking/store.py); runs logged with
+# MLFLOW_TRACKING_URI set live in that store instead. It logs the address of each experiment's
+# runs table (MLflow's UI opens experiments on their GenAI overview otherwise).
 ui: $(RUNTIME)
-	PYTHONWARNINGS="ignore:starlette.middleware.wsgi is deprecated" $(BIN)/mlflow ui --backend-store-uri sqlite:///$(abspath mlflow.db) --host 127.0.0.1 --port 5000
+	$(BIN)/python -m stages.commands.tracking_server ui --port 5000
+
+# Idempotent: a restart keeps the database, the artifacts and the password (.team-server/).
+team-server: $(TEAM)
+	$(BIN)/python -m stages.commands.tracking_server team --dir $(abspath .team-server) --port $(TEAM_PORT)

@@ -37,7 +37,7 @@ from stages.evaluation.predictions import parse_predictions
 from stages.evaluation.references import CONFUSION, REFERENCES_FILE, load_references
 from stages.evaluation.stats import accuracy_interval, correctness, mcnemar
 from stages.evaluation.summary import BOOTSTRAP_SEED, SELECTION_KEY, format_pvalue, render_summary
-from stages.tracking import store
+from stages.tracking import checks, store
 from stages.tracking.model_registry import check_record, read_record, register_champion
 
 log = logging.getLogger(__name__)
@@ -168,7 +168,7 @@ def run(
                            for family in refs["sentiment"]})
     champion = choose_champion(sentiment)
     uri = store.tracking_uri()
-    store.check_tracking(uri)
+    checks.check_tracking(uri)
     # Registering a models:/<model id> source resolves it through MLflow's current tracking
     # URI, whose default is mlflow.db in the working directory: a queued dvc exp run's
     # temporary workspace, which does not have the model.

@@ -14,7 +14,7 @@ from typing import Any
 
 from stages.common.constants import CHAMPION_ALIAS, REGISTERED_MODEL
 from stages.common.errors import StageError
-from stages.tracking import store
+from stages.tracking import checks, store
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +135,7 @@ def load_champion() -> tuple[Any, Any]:
 
     uri = store.tracking_uri()
     try:
-        store.check_tracking(uri)
+        checks.check_tracking(uri)
     except store.TrackingError as exc:
         raise RegistryError(str(exc)) from exc
     missing_db = uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists()

@@ -15,8 +15,9 @@ from typing import Any
 
 import mlflow
 
+from stages.tracking.checks import check_tracking
 from stages.tracking.lineage import input_datasets
-from stages.tracking.store import check_tracking, experiment_id, tracking_uri
+from stages.tracking.store import experiment_id, redacted, tracking_uri
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,7 @@ def tracking_run(
     tags = {**dvc_tags(stage), "host": socket.gethostname(), "pid": str(os.getpid())}
     reap_orphan_runs(exp_id, stage)
     run = mlflow.start_run(experiment_id=exp_id, run_name=run_name, tags=tags)
-    log.info("MLflow run %s (%s/%s) at %s", run.info.run_id, experiment, run_name, uri)
+    log.info("MLflow run %s (%s/%s) at %s", run.info.run_id, experiment, run_name, redacted(uri))
     try:
         mlflow.log_params(flatten(params))
         for dataset in datasets:

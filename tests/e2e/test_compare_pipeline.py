@@ -1,5 +1,7 @@
 """``dvc repro compare`` on a fixture mirror with every family at tiny size, then what a user does
-next: ``dvc plots show``/``diff``, predictions with the champion, and the MLflow UI over HTTP."""
+next: ``dvc plots show``/``diff``, predictions with the champion, and ``make ui``'s MLflow UI over
+HTTP and in headless Chromium (Debian's ``chromium``; that check is skipped where it is missing).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +10,8 @@ import re
 import shutil
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -21,7 +25,7 @@ from stages.evaluation.metrics import compute_metrics
 from stages.evaluation.plots import DPI, figure_size
 from stages.models.registry import sentiment_families, translator_families
 from tests.classifier_fixtures import tiny_train
-from tests.mlflow_server import running_mlflow
+from tests.mlflow_server import _free_port, _stop_group, server_env, start
 from tests.repo_fixtures import TINY_TRANSLATOR, build_mirror, copy_repo, dvc, git, stage_env
 
 pytestmark = pytest.mark.e2e
@@ -29,6 +33,12 @@ pytestmark = pytest.mark.e2e
 SENTIMENT = sentiment_families()
 TRANSLATORS = translator_families()
 UP_TO_DATE = "Data and pipelines are up to date."
+# Root, no GPU, and no connection attempts to Google's hosts on this machine's closed network.
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                  "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--window-size=1400,900")
+# Virtual time: Chromium waits for the page's fetches and renders for this long, then dumps.
+RENDER_BUDGET_MS = 20_000
 GIT_IDENTITY = {
     "GIT_AUTHOR_NAME": "test",
     "GIT_AUTHOR_EMAIL": "test@example.com",
@@ -168,30 +178,58 @@ def test_predict_champion_reproduces_its_test_metrics(
     }
 
 
-def test_mlflow_ui_serves_experiments_runs_and_champion(
-    reproduced: tuple[Path, dict[str, str]], tmp_path: Path
-) -> None:
-    """The README's ``mlflow ui`` command on the project store, queried over its REST API."""
+@pytest.fixture(scope="module")
+def ui(
+    reproduced: tuple[Path, dict[str, str]], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, dict[str, str]]]:
+    """``make ui``'s command in the reproduced copy: its URI and the runs-table address it logs
+    for each experiment (name -> address)."""
     repo, _ = reproduced
-    with running_mlflow("ui", "--backend-store-uri", f"sqlite:///{repo / 'mlflow.db'}",
-                        workdir=tmp_path) as uri:
-        api = f"{uri}/api/2.0/mlflow"
-        experiments = requests.post(f"{api}/experiments/search", json={"max_results": 100},
-                                    timeout=30).json()["experiments"]
-        ids = {e["name"]: e["experiment_id"] for e in experiments}
-        assert {"sentiment", "translation"} <= set(ids)
-        runs = requests.post(f"{api}/runs/search", timeout=30, json={
-            "experiment_ids": [ids["sentiment"]], "max_results": 100,
-        }).json()["runs"]
-        alias = requests.get(f"{api}/registered-models/alias", timeout=30, params={
-            "name": "imdb-sentiment", "alias": "champion",
-        }).json()["model_version"]
-        by_id = {run["info"]["run_id"]: run for run in runs}
-        champion = by_id[alias["run_id"]]
-        artifacts = requests.get(f"{api}/artifacts/list", timeout=30, params={
-            "run_id": alias["run_id"], "path": "plots",
-        }).json()["files"]
-        assert requests.get(uri, timeout=30).status_code == 200  # the UI page itself
+    log = tmp_path_factory.mktemp("ui") / "ui.log"
+    uri = f"http://127.0.0.1:{_free_port()}"
+    cmd = [sys.executable, "-m", "stages.commands.tracking_server", "ui",
+           "--port", uri.rsplit(":", 1)[1]]
+    proc = start(cmd, uri, cwd=repo, log=log, env=server_env())
+    try:
+        deadline = time.monotonic() + 30  # it logs them right after its own health check
+        while not (found := dict(re.findall(r"(\w+) runs: (\S+)", log.read_text()))):
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        yield uri, found
+    finally:
+        _stop_group(proc)
+
+
+def test_mlflow_ui_serves_experiments_runs_and_champion(
+    ui: tuple[str, dict[str, str]],
+) -> None:
+    """``make ui`` on the project store, queried over its REST API."""
+    uri, addresses = ui
+    api = f"{uri}/api/2.0/mlflow"
+    experiments = requests.post(f"{api}/experiments/search", json={"max_results": 100},
+                                timeout=30).json()["experiments"]
+    ids = {e["name"]: e["experiment_id"] for e in experiments}
+    assert {"sentiment", "translation"} <= set(ids)
+    kinds = {e["name"]: {t["key"]: t["value"] for t in e["tags"]}["mlflow.experimentKind"]
+             for e in experiments if e["name"] != "Default"}
+    assert kinds == {"sentiment": "custom_model_development",
+                     "translation": "custom_model_development"}
+    assert addresses == {
+        name: f"{uri}/#/experiments/{ids[name]}/runs?workflowType=machine_learning"
+        for name in ("sentiment", "translation")
+    }
+    runs = requests.post(f"{api}/runs/search", timeout=30, json={
+        "experiment_ids": [ids["sentiment"]], "max_results": 100,
+    }).json()["runs"]
+    alias = requests.get(f"{api}/registered-models/alias", timeout=30, params={
+        "name": "imdb-sentiment", "alias": "champion",
+    }).json()["model_version"]
+    by_id = {run["info"]["run_id"]: run for run in runs}
+    champion = by_id[alias["run_id"]]
+    artifacts = requests.get(f"{api}/artifacts/list", timeout=30, params={
+        "run_id": alias["run_id"], "path": "plots",
+    }).json()["files"]
+    assert requests.get(uri, timeout=30).status_code == 200  # the UI page itself
 
     assert sorted(run["info"]["run_name"] for run in runs) == sorted(SENTIMENT)
     assert {run["info"]["status"] for run in runs} == {"FINISHED"}
@@ -203,6 +241,34 @@ def test_mlflow_ui_serves_experiments_runs_and_champion(
     family = champion["info"]["run_name"]
     assert {t["key"]: t["value"] for t in alias["tags"]}["family"] == family
     assert [a["path"] for a in artifacts] == [f"plots/{family}_confusion.png"]
+
+
+def test_the_logged_address_opens_sentiment_on_its_training_runs_table(
+    ui: tuple[str, dict[str, str]], tmp_path: Path
+) -> None:
+    """What a person sees: headless Chromium renders the address ``make ui`` logs for
+    ``sentiment`` (the DOM once rendered, and a screenshot kept beside it)."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("no chromium (Debian: apt-get install chromium)")
+    _, addresses = ui
+    shot = tmp_path / "sentiment.png"
+    proc = subprocess.run(
+        [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}",
+         f"--virtual-time-budget={RENDER_BUDGET_MS}", f"--screenshot={shot}", "--dump-dom",
+         addresses["sentiment"]],
+        capture_output=True, text=True, timeout=180, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    dom = proc.stdout
+    title = re.search(r"<title>([^<]*)</title>", dom).group(1)
+    assert title.startswith("Runs - "), title  # not the GenAI "Overview"
+    text = re.sub(r"<[^>]+>", " ", re.sub(r"<(script|style)[^>]*>.*?</\1>", "", dom, flags=re.S))
+    assert "Run Name" in text  # the runs table's header
+    assert set(SENTIMENT) <= set(text.split())  # one row per family
+    assert "metrics/summary.md" in text  # the experiment's description above the table
+    with Image.open(shot) as png:
+        assert png.size == (1400, 900)
 
 
 def test_changing_one_family_param_reruns_and_diffs_only_that_family(

@@ -16,8 +16,8 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from stages.common.paths import REPO_ROOT
-from stages.tracking import keras_log, lineage, runs, store
-from stages.tracking.store import TrackingError
+from stages.tracking import checks, keras_log, lineage, runs, store
+from stages.tracking.store import TrackingError, experiment_id
 
 HELLO_MD5 = "b1946ac92492d2347c6235b4d2611184"  # md5 of b"hello\n"
 
@@ -99,6 +99,32 @@ def test_second_run_reuses_experiment(store: str) -> None:
     assert not mlflow.active_run()
 
 
+def test_experiments_are_model_training_ones_and_keep_an_edited_description(
+    store: str,
+) -> None:
+    old = mlflow.create_experiment("sentiment")  # as a store made before these tags
+    assert experiment_id("sentiment", store) == old
+    tags = MlflowClient(store).get_experiment(old).tags
+    assert tags["mlflow.experimentKind"] == "custom_model_development"
+    assert "`metrics/summary.md`" in tags["mlflow.note.content"]
+    MlflowClient(store).set_experiment_tag(old, "mlflow.note.content", "mine")
+    experiment_id("sentiment", store)
+    assert MlflowClient(store).get_experiment(old).tags["mlflow.note.content"] == "mine"
+    new = experiment_id("translation", store)
+    assert MlflowClient(store).get_experiment(new).tags["mlflow.experimentKind"] == (
+        "custom_model_development")
+
+
+def test_database_that_is_down_fails_fast_without_its_password() -> None:
+    with pytest.raises(TrackingError) as err:
+        checks.check_tracking("postgresql+psycopg://mlflow:s3cret@127.0.0.1:9/mlflow")
+    assert str(err.value) == (
+        "MLflow tracking store postgresql+psycopg://mlflow:***@127.0.0.1:9/mlflow is unusable "
+        '(OperationalError: connection failed: connection to server at "127.0.0.1", port 9 '
+        "failed: Connection refused)"
+    )
+
+
 def test_exception_marks_run_failed_and_propagates(store: str) -> None:
     with pytest.raises(RuntimeError, match="boom"):
         with _start() as run:
@@ -118,7 +144,7 @@ def test_experiment_tags_come_from_dvc_env(store: str, monkeypatch: pytest.Monke
 
 def test_unreachable_server_fails_fast() -> None:
     with pytest.raises(TrackingError) as err:
-        store.check_tracking("http://127.0.0.1:9")
+        checks.check_tracking("http://127.0.0.1:9")
     assert str(err.value) == (
         "MLflow tracking server http://127.0.0.1:9 is unreachable (ConnectionError); "
         "start it or unset MLFLOW_TRACKING_URI to use the local sqlite store"
@@ -137,7 +163,7 @@ def not_mlflow_server() -> Iterator[str]:
 
 def test_server_without_health_endpoint_fails(not_mlflow_server: str) -> None:
     with pytest.raises(TrackingError) as err:
-        store.check_tracking(not_mlflow_server)
+        checks.check_tracking(not_mlflow_server)
     assert str(err.value) == (
         f"MLflow tracking server {not_mlflow_server} answered HTTP 501 "
         f"at {not_mlflow_server}/health"
@@ -146,7 +172,7 @@ def test_server_without_health_endpoint_fails(not_mlflow_server: str) -> None:
 
 def test_invalid_scheme_fails() -> None:
     with pytest.raises(TrackingError) as err:
-        store.check_tracking("foo://x")
+        checks.check_tracking("foo://x")
     assert str(err.value) == (
         "MLflow tracking URI 'foo://x': unsupported scheme 'foo' (use one of: http://, https://, "
         "sqlite://, postgresql://, mysql://, mssql://)"
@@ -155,13 +181,13 @@ def test_invalid_scheme_fails() -> None:
 
 def test_plain_path_is_rejected() -> None:
     with pytest.raises(TrackingError, match=r"unsupported scheme ''"):
-        store.check_tracking("./mlruns")
+        checks.check_tracking("./mlruns")
 
 
 def test_sqlite_in_missing_directory_fails(tmp_path: Path) -> None:
     db = tmp_path / "missing" / "mlflow.db"
     with pytest.raises(TrackingError) as err:
-        store.check_tracking(f"sqlite:///{db}")
+        checks.check_tracking(f"sqlite:///{db}")
     assert str(err.value) == (
         f"MLflow sqlite store {db}: directory {tmp_path / 'missing'} does not exist"
     )
