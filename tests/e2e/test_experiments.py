@@ -84,8 +84,8 @@ def reproduced_copy(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     return repo, env
 
 
-def exp_show(repo: Path, env: dict[str, str]) -> dict[str, tuple[int, float]]:
-    """``dvc exp show --json``: experiment name -> (epochs param, seq2seq loss metric)."""
+def exp_params_and_loss(repo: Path, env: dict[str, str]) -> dict[str, tuple[dict, float]]:
+    """``dvc exp show --json``: experiment name -> (seq2seq params, seq2seq loss metric)."""
     found = {}
     for baseline in json.loads(dvc(repo, env, "exp", "show", "--json")):
         for exp in baseline.get("experiments") or []:
@@ -93,8 +93,14 @@ def exp_show(repo: Path, env: dict[str, str]) -> dict[str, tuple[int, float]]:
                 data = rev["data"]
                 params = data["params"]["params.yaml"]["data"]["translate"][FAMILY]
                 loss = data["metrics"][f"metrics/{FAMILY}.json"]["data"]["loss"]
-                found[rev["name"]] = (params["epochs"], loss)
+                found[rev["name"]] = (params, loss)
     return found
+
+
+def exp_show(repo: Path, env: dict[str, str]) -> dict[str, tuple[int, float]]:
+    """Experiment name -> (epochs param, seq2seq loss metric)."""
+    return {name: (params["epochs"], loss)
+            for name, (params, loss) in exp_params_and_loss(repo, env).items()}
 
 
 def md_rows(table: str) -> list[list[str]]:

@@ -32,7 +32,13 @@ from mlflow.tracking import MlflowClient
 from stages.commands.tracking_server import LocalPostgres
 from tests.classifier_fixtures import tiny_train, write_prepared
 from tests.conftest import REPO_ROOT
-from tests.e2e.test_experiments import EPOCHS_KEY, FAMILY, STAGE, committed_copy
+from tests.e2e.test_experiments import (
+    EPOCHS_KEY,
+    FAMILY,
+    STAGE,
+    committed_copy,
+    exp_params_and_loss,
+)
 from tests.mlflow_server import _free_port, _stop_group, server_env, start
 from tests.repo_fixtures import TINY_TRANSLATOR, TRANSLATE_ROWS, dvc, git
 
@@ -249,15 +255,8 @@ def queue_status(repo: Path, env: dict[str, str]) -> dict[str, str]:
 
 def exp_rows(repo: Path, env: dict[str, str]) -> dict[str, tuple[int, int, float]]:
     """``dvc exp show --json``: experiment name -> (epochs, units, loss) of the translator."""
-    found = {}
-    for baseline in json.loads(dvc(repo, env, "exp", "show", "--json")):
-        for exp in baseline.get("experiments") or []:
-            for rev in exp["revs"]:
-                data = rev["data"]
-                params = data["params"]["params.yaml"]["data"]["translate"][FAMILY]
-                loss = data["metrics"][f"metrics/{FAMILY}.json"]["data"]["loss"]
-                found[rev["name"]] = (params["epochs"], params["units"], loss)
-    return found
+    return {name: (params["epochs"], params["units"], loss)
+            for name, (params, loss) in exp_params_and_loss(repo, env).items()}
 
 
 def outputs_of(repo: Path) -> dict[str, bytes]:
