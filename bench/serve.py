@@ -1,14 +1,20 @@
-"""Benchmark ``mlflow models serve`` of a raw-text sentiment model on 127.0.0.1.
+"""Benchmark serving a raw-text sentiment model over HTTP on 127.0.0.1.
 
-Starts the scoring server on ``--model`` (default ``models:/imdb-sentiment@champion``; the
-store is ``MLFLOW_TRACKING_URI`` or the repo's ``mlflow.db``), then with real IMDB test reviews
+``--model`` is a family name (``nbsvm``, ``transformer``...: ``models/<family>/`` logged with the
+working tree's code into a temporary MLflow store, so the bench measures this checkout) or a
+model URI (default ``models:/imdb-sentiment@champion``; the store is ``MLFLOW_TRACKING_URI`` or
+the repo's ``mlflow.db``). The server is the project's (``python -m stages.commands.serve``:
+MLflow's scoring app behind a body guard) or, with ``--server mlflow``, ``mlflow models serve
+--env-manager local``; ``--workers`` uvicorn workers. With real IMDB test reviews
 (``data/prepared/imdb/test.parquet``): requests/s and p50/p95 latency for 1 and 64 reviews per
-request (sequential), then ``--requests`` requests from ``--clients`` concurrent clients,
-checking that none fails and every answer equals the offline pyfunc prediction (same label,
-probability within 1e-6: float32 sums depend on the batch). Prints a markdown table. Usage::
+request (sequential), then ``--requests`` one-review requests from ``--clients`` concurrent
+clients, checking that none fails and every answer equals the offline pyfunc prediction (same
+label, probability within 1e-6: float32 sums depend on the batch); then hostile bodies (deep
+nesting, a huge number, invalid UTF-8) and their status codes, and that the server still answers.
+Prints markdown tables and a JSON line. Usage::
 
-    .venv/bin/python bench/serve.py [--model URI] [--rounds 50] [--requests 1000] [--clients 8]
-        [--reviews data/prepared/imdb/test.parquet]
+    .venv/bin/python bench/serve.py [--model FAMILY|URI] [--server project|mlflow] [--workers 1]
+        [--rounds 50] [--requests 1000] [--clients 8] [--reviews data/prepared/imdb/test.parquet]
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ import requests
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from stages.models.registry import sentiment_families  # noqa: E402
 from stages.tracking.model_registry import CHAMPION_URI  # noqa: E402
 from stages.tracking.store import tracking_uri as default_tracking_uri  # noqa: E402
 
@@ -49,14 +56,23 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(model_uri: str, tracking_uri: str, workdir: Path) -> tuple[subprocess.Popen, str]:
-    """``mlflow models serve`` in its own process group, and its URL once /ping answers."""
-    url = f"http://127.0.0.1:{free_port()}"
+def server_command(server: str, model_uri: str, port: int, workers: int) -> list[str]:
+    """The command line of the project's server or of ``mlflow models serve``."""
     bin_dir = Path(sys.executable).parent
-    env = dict(os.environ, MLFLOW_TRACKING_URI=tracking_uri,
+    common = ["-m", model_uri, "-p", str(port), "-w", str(workers)]
+    if server == "mlflow":
+        return [str(bin_dir / "mlflow"), "models", "serve", *common, "--env-manager", "local",
+                "-h", "127.0.0.1"]
+    return [sys.executable, "-m", "stages.commands.serve", *common, "--host", "127.0.0.1"]
+
+
+def start_server(cmd: list[str], port: int, tracking_uri: str, workdir: Path
+                 ) -> tuple[subprocess.Popen, str]:
+    """``cmd`` in its own process group, and its URL once /ping answers."""
+    url = f"http://127.0.0.1:{port}"
+    bin_dir = Path(sys.executable).parent
+    env = dict(os.environ, MLFLOW_TRACKING_URI=tracking_uri, PYTHONPATH=str(REPO),
                PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    cmd = [str(bin_dir / "mlflow"), "models", "serve", "-m", model_uri, "--env-manager", "local",
-           "-h", "127.0.0.1", "-p", url.rsplit(":", 1)[1]]
     with open(workdir / "serve.log", "wb") as out:
         proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
@@ -143,6 +159,37 @@ def concurrent(url: str, texts: list[str], expected: pd.DataFrame, n_requests: i
             "p95 ms": 1e3 * float(np.percentile(latencies, 95))}
 
 
+HOSTILE = {
+    "nested 5,000 deep": b'{"inputs": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+    "integer of 5,000 digits": b'{"inputs": [' + b"9" * 5000 + b"]}",
+    "invalid UTF-8": b'{"inputs": ["\xff\xfe bad"]}',
+}
+
+
+def hostile(url: str) -> dict[str, int | bool]:
+    """The status code of each ``HOSTILE`` body, and whether /ping still answers after them."""
+    codes: dict[str, int | bool] = {}
+    for name, body in HOSTILE.items():
+        response = requests.post(f"{url}/invocations", data=body, timeout=REQUEST_TIMEOUT_S,
+                                 headers={"Content-Type": "application/json"})
+        codes[name] = response.status_code
+    codes["serving after"] = requests.get(f"{url}/ping", timeout=10).status_code == 200
+    return codes
+
+
+def family_model_uri(family: str, workdir: Path) -> tuple[str, str]:
+    """``models/<family>/`` logged by this checkout's code into a store in ``workdir``: the
+    model URI and the store's tracking URI."""
+    from stages.models.pyfunc import log_sentiment_model
+
+    store = f"sqlite:///{workdir / 'bench.db'}"
+    mlflow.set_tracking_uri(store)
+    mlflow.set_experiment("bench-serve")
+    with mlflow.start_run():
+        info = log_sentiment_model(REPO / "models" / family)
+    return info.model_uri, store
+
+
 def table(rows: list[dict[str, float]]) -> str:
     frame = pd.DataFrame(rows)
     return frame.to_markdown(index=False, floatfmt=".1f")
@@ -150,28 +197,38 @@ def table(rows: list[dict[str, float]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=CHAMPION_URI)
+    parser.add_argument("--model", default=CHAMPION_URI, help="a family name or a model URI")
+    parser.add_argument("--server", choices=("project", "mlflow"), default="project")
+    parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=50)
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--reviews", type=Path, default=TEST_SPLIT, help="a parquet with 'text'")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    tracking_uri = default_tracking_uri()
-    mlflow.set_tracking_uri(tracking_uri)
     texts = pd.read_parquet(args.reviews)["text"].tolist()
     pool = texts[: max(args.rounds * 64, args.requests)]
-    model = mlflow.pyfunc.load_model(args.model)
-    offline = model.predict(pd.DataFrame({"review": pool[: args.requests]}))
     with tempfile.TemporaryDirectory() as workdir:
-        proc, url = start_server(args.model, tracking_uri, Path(workdir))
+        if args.model in sentiment_families():
+            model_uri, tracking_uri = family_model_uri(args.model, Path(workdir))
+        else:
+            model_uri, tracking_uri = args.model, default_tracking_uri()
+        mlflow.set_tracking_uri(tracking_uri)
+        model = mlflow.pyfunc.load_model(model_uri)
+        offline = model.predict(pd.DataFrame({"review": pool[: args.requests]}))
+        port = free_port()
+        cmd = server_command(args.server, model_uri, port, args.workers)
+        proc, url = start_server(cmd, port, tracking_uri, Path(workdir))
         try:
             rows = [sequential(url, pool, n, args.rounds) for n in (1, 64)]
             load = concurrent(url, pool[: args.requests], offline, args.requests, args.clients)
+            bad = hostile(url)
         finally:
             stop_server(proc)
-    sys.stdout.write(f"model {args.model}\n\n{table(rows)}\n\n{table([load])}\n")
-    sys.stdout.write(json.dumps({"sequential": rows, "concurrent": load}) + "\n")
+    sys.stdout.write(f"model {args.model} ({model_uri}), server {args.server}, "
+                     f"{args.workers} worker(s)\n\n{table(rows)}\n\n{table([load])}\n\n"
+                     f"{table([bad])}\n")
+    sys.stdout.write(json.dumps({"sequential": rows, "concurrent": load, "hostile": bad}) + "\n")
     return 0 if load["failed"] == load["wrong"] == 0 else 1
 
 

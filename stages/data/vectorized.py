@@ -110,10 +110,10 @@ def load_split(
         raise ValueError(f"seq_len must be >= 1, got {seq_len}")
     ids, offsets, labels = load_ragged(npz_path)
     rows = np.split(clip_ids(ids, vocab_size), offsets[1:-1])
-    return _pad(rows, seq_len, padding, truncating), labels.astype(np.int32)
+    return pad_rows(rows, seq_len, padding, truncating), labels.astype(np.int32)
 
 
-def _pad(rows: list[np.ndarray], seq_len: int, padding: str, truncating: str) -> np.ndarray:
+def pad_rows(rows: list[np.ndarray], seq_len: int, padding: str, truncating: str) -> np.ndarray:
     """``keras.utils.pad_sequences(rows, maxlen=seq_len, value=PAD_ID)`` for int32 id rows."""
     if truncating not in ("pre", "post"):
         raise ValueError(f'Truncating type "{truncating}" not understood')

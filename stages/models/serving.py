@@ -9,13 +9,12 @@ from typing import Any
 
 import numpy as np
 
-from stages.common.constants import PREDICT_BATCH
-from stages.models.textmodel import ENCODER_FILE, KERAS_FILE, SKLEARN_FILE, positive_probability
+from stages.models.textmodel import ENCODER_FILE, KERAS_FILE, SKLEARN_FILE, KerasScorer
 
 
 @dataclass
 class TextModel:
-    """An encoder and the model that scores its output."""
+    """An encoder and the model that scores its output (anything with ``predict_proba``)."""
 
     encoder: Any
     model: Any
@@ -23,9 +22,7 @@ class TextModel:
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         """P(positive) per review, float64 ``[len(texts)]``."""
         x = self.encoder.transform(list(texts))
-        if hasattr(self.model, "predict_proba"):  # scikit-learn, or a family's NumPy export
-            return np.asarray(self.model.predict_proba(x)[:, 1], dtype=np.float64)
-        return positive_probability(self.model.predict(x, batch_size=PREDICT_BATCH, verbose=0))
+        return np.asarray(self.model.predict_proba(x)[:, 1], dtype=np.float64)
 
 
 def is_text_model(directory: Path) -> bool:
@@ -36,7 +33,8 @@ def is_text_model(directory: Path) -> bool:
 
 
 def load_text_model(directory: Path) -> TextModel:
-    """The ``TextModel`` saved in ``directory`` (custom Keras layers registered first)."""
+    """The ``TextModel`` saved in ``directory``; a Keras model is wrapped in a ``KerasScorer``
+    (custom Keras layers registered first). TensorFlow is imported only for a Keras model."""
     import joblib
 
     encoder = joblib.load(directory / ENCODER_FILE)
@@ -45,5 +43,6 @@ def load_text_model(directory: Path) -> TextModel:
 
         import stages.models.keras  # noqa: F401  (registers the custom layers)
 
-        return TextModel(encoder, keras.models.load_model(directory / KERAS_FILE, compile=False))
+        model = keras.models.load_model(directory / KERAS_FILE, compile=False)
+        return TextModel(encoder, KerasScorer(model))
     return TextModel(encoder, joblib.load(directory / SKLEARN_FILE))

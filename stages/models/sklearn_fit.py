@@ -2,7 +2,8 @@
 
 The family's builder returns an unfitted ``Pipeline`` (features, then a classifier with
 ``predict_proba``); it is fitted on the train split, scored on train and val (one "epoch" of
-history, logged to the active MLflow run), and the test split is scored once.
+history, logged to the active MLflow run), and the test split is scored once, by the model as
+saved: the family's ``export`` of the pipeline if it has one.
 """
 
 from __future__ import annotations
@@ -38,10 +39,12 @@ def train(spec: Any, cfg: Any, features: Features) -> Trained:
         scores = compute_metrics(ys, p[:, 1])
         row |= {f"{prefix}accuracy": scores["accuracy"], f"{prefix}loss": scores["loss"]}
     mlflow.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=0)
+    # The test split is scored by the model as saved (the family's export, if any).
+    saved = spec.export(model) if spec.export else model
     x_test, y_test = features.data["test"]
-    p_test = model.predict_proba(x_test)[:, 1]
+    p_test = saved.predict_proba(x_test)[:, 1]
     facts = {
         "param_count": float(estimator.coef_.size + estimator.intercept_.size),
         "best_val_accuracy": row["val_accuracy"],
     }
-    return Trained(model, y_test, p_test, pd.DataFrame([row]), seconds, facts)
+    return Trained(saved, y_test, p_test, pd.DataFrame([row]), seconds, facts)

@@ -3,18 +3,20 @@
 ``models/<family>/`` holds ``encoder.joblib`` (an object with ``transform(texts) -> model input``)
 and ``model.keras`` or ``model.joblib`` (anything with ``predict_proba``: a scikit-learn pipeline,
 or a family's NumPy export of its Keras model). ``serving.TextModel`` does not know the families:
-any encoder with that contract works (token ids, n-gram ids or standardized text).
+any encoder with that contract works (token ids, n-gram ids or standardized text). Nothing here
+imports TensorFlow until a Keras model is scored.
 """
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from stages.common.constants import PREPROCESS_KEYS
+from stages.common.constants import PREDICT_BATCH, PREPROCESS_KEYS
+from stages.data.standardize import standardize_texts
+from stages.data.vectorized import UNK_ID, pad_rows
 
 ENCODER_FILE = "encoder.joblib"
 KERAS_FILE = "model.keras"
@@ -23,16 +25,41 @@ SKLEARN_FILE = "model.joblib"
 
 def positive_probability(predictions: np.ndarray) -> np.ndarray:
     """P(positive) from a model's output: the sigmoid column or the softmax's class-1 column."""
-    return predictions[:, -1].astype(np.float64)
+    return np.asarray(predictions)[:, -1].astype(np.float64)
+
+
+class KerasScorer:
+    """A Keras model called directly, through one traced function: no ``model.predict`` set-up
+    per call, so one review costs its forward pass. ``predict_proba`` as scikit-learn's."""
+
+    def __init__(self, model: Any, *, batch_size: int = PREDICT_BATCH) -> None:
+        import tensorflow as tf
+
+        spec = model.inputs[0]
+        self.model = model
+        self.batch_size = batch_size
+        # A fixed signature with an open batch dimension: one trace serves every request size.
+        self._forward = tf.function(
+            lambda x: model(x, training=False),
+            input_signature=[tf.TensorSpec((None, *spec.shape[1:]), spec.dtype)],
+        )
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """``[n, 2]``: P(negative), P(positive) per row of ``x``, ``batch_size`` rows a call."""
+        parts = [self._forward(x[i : i + self.batch_size]).numpy()
+                 for i in range(0, len(x), self.batch_size)]
+        positive = positive_probability(np.concatenate(parts))
+        return np.stack([1 - positive, positive], axis=1)
 
 
 class TokenIdEncoder:
     """Reviews -> int32 ``[n, seq_len]`` token ids, exactly as the family was trained on.
 
     The vocabulary is the vectorize stage's, clipped to the family's top ``vocab_size`` ids
-    (a dropped token is out of vocabulary, id 1, as ``clip_ids`` makes it). The ids then go
-    through the very ``save_split``/``load_split`` code that fed training (in memory), so
-    padding and truncation cannot drift from the stage's.
+    (a dropped token is out of vocabulary, id 1, as ``clip_ids`` makes it). Tokens are the
+    pipeline's standardized text split on ASCII whitespace, as TensorFlow's whitespace split
+    does (``bench/standardize_identity.py`` checks the ids against the vectorize stage's on
+    every IMDB review); padding and truncation are ``load_split``'s own.
     """
 
     def __init__(
@@ -44,7 +71,6 @@ class TokenIdEncoder:
         self.seq_len = seq_len
         self.padding = padding
         self.truncating = truncating
-        self._layer: Any = None
 
     @property
     def preprocess(self) -> dict[str, Any]:
@@ -52,25 +78,21 @@ class TokenIdEncoder:
         return {key: getattr(self, key) for key in PREPROCESS_KEYS}
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_layer": None}  # a Keras layer is rebuilt, not pickled
+        return {key: value for key, value in self.__dict__.items() if key != "_ids"}
+
+    def token_ids(self, texts: list[str]) -> list[np.ndarray]:
+        """Each review's int32 token ids, whole (before padding and truncation)."""
+        if "_ids" not in self.__dict__:  # built on first use, not pickled
+            self._ids = {token.encode(): i for i, token in enumerate(self.vocabulary) if token}
+        ids = self._ids
+        # bytes.split() splits on ASCII whitespace only, as TensorFlow's split does (str.split()
+        # would also split on Unicode spaces such as U+00A0, which the vocabulary keeps).
+        return [np.array([ids.get(token, UNK_ID) for token in text.encode().split()], np.int32)
+                for text in standardize_texts(texts)]
 
     def transform(self, texts: list[str]) -> np.ndarray:
         """Token ids ``[len(texts), seq_len]``."""
-        import tensorflow as tf
-
-        from stages.data.text import make_vectorizer
-        from stages.data.vectorized import load_split, save_split
-
-        if self._layer is None:
-            self._layer = make_vectorizer(self.vocabulary)
-        ragged = self._layer(tf.constant(texts, dtype=tf.string))
-        buffer = io.BytesIO()
-        save_split(buffer, ids=ragged.flat_values.numpy(), offsets=ragged.row_splits.numpy(),
-                   labels=np.zeros(len(texts), dtype=np.int8))
-        buffer.seek(0)
-        x, _ = load_split(buffer, vocab_size=self.vocab_size, seq_len=self.seq_len,
-                          padding=self.padding, truncating=self.truncating)
-        return x
+        return pad_rows(self.token_ids(texts), self.seq_len, self.padding, self.truncating)
 
 
 class StandardizingEncoder:
@@ -82,26 +104,24 @@ class StandardizingEncoder:
 
     def transform(self, texts: list[str]) -> Any:
         """The standardized reviews, or ``inner``'s features of them."""
-        from stages.data.standardize import standardize_texts
-
         standardized = standardize_texts(texts)
         return standardized if self.inner is None else self.inner.transform(standardized)
 
 
 def save_text_model(directory: Path, encoder: Any, model: Any) -> None:
-    """Write ``encoder.joblib`` and ``model.keras`` (a Keras model) or ``model.joblib``.
+    """Write ``encoder.joblib`` and ``model.joblib`` (anything with ``predict_proba``) or
+    ``model.keras`` (a Keras model).
 
     A Keras model is saved for inference: its architecture and weights, without the optimizer
     state (Adam's two slots per weight would triple the file, the DVC cache and each MLflow copy).
     """
     import joblib
-    import keras
 
     joblib.dump(encoder, directory / ENCODER_FILE)
-    if isinstance(model, keras.Model):
-        # from_config, not clone_model: a clone shares the compiled model's optimizer.
-        inference = type(model).from_config(model.get_config())
-        inference.set_weights(model.get_weights())
-        inference.save(directory / KERAS_FILE)
-    else:
+    if hasattr(model, "predict_proba"):
         joblib.dump(model, directory / SKLEARN_FILE)
+        return
+    # from_config, not clone_model: a clone shares the compiled model's optimizer.
+    inference = type(model).from_config(model.get_config())
+    inference.set_weights(model.get_weights())
+    inference.save(directory / KERAS_FILE)

@@ -1,5 +1,6 @@
-"""``mlflow models serve`` of a raw-text model on 127.0.0.1: good requests get probabilities and
-labels, bad ones a 4xx with a message, and the server keeps serving."""
+"""Serving a raw-text model on 127.0.0.1, by the project's server (``stages.commands.serve``)
+and by ``mlflow models serve``: good requests get probabilities and labels, bad ones a 4xx with a
+message (hostile JSON too, behind the project's guard), and the server keeps serving."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from stages import train_classifier
 from stages.common.paths import PARAMS_FILE
 from stages.models.registry import parse_params
 from tests.classifier_fixtures import tiny_params, write_prepared
+from tests.conftest import REPO_ROOT
 from tests.mlflow_server import _free_port, _stop_group
 
 pytestmark = pytest.mark.e2e
@@ -30,6 +32,11 @@ FAMILY = "transformer"  # custom registered layers, as the real champion
 STARTUP_TIMEOUT_S = 180.0  # 20-40 s on a loaded 2-core machine
 REQUEST_TIMEOUT_S = 60.0
 REVIEWS = ["Great, superb acting. Loved it!", "Awful and boring.<br />I hated it."]
+HOSTILE = {
+    "deep": (b'{"inputs": ' + b"[" * 5000 + b"]" * 5000 + b"}", "nested too deeply"),
+    "huge integer": (b'{"inputs": [' + b"9" * 5000 + b"]}", "Exceeds the limit (4300 digits)"),
+    "invalid UTF-8": (b'{"inputs": ["\xff\xfe"]}', "UnicodeDecodeError"),
+}
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +60,19 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]
     yield uri, record["model_uri"]
 
 
-@pytest.fixture(scope="module")
-def server(model: tuple[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def server_command(kind: str, model_uri: str, port: str) -> list[str]:
+    bin_dir = Path(sys.executable).parent
+    if kind == "mlflow":
+        return [str(bin_dir / "mlflow"), "models", "serve", "-m", model_uri,
+                "--env-manager", "local", "-h", "127.0.0.1", "-p", port]
+    return [sys.executable, "-m", "stages.commands.serve", "-m", model_uri, "-p", port]
+
+
+@pytest.fixture(scope="module", params=["project", "mlflow"])
+def server(
+    request: pytest.FixtureRequest, model: tuple[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[str]:
     """The scoring server's base URL; started outside the repo, stopped in a finally."""
     tracking_uri, model_uri = model
     workdir = tmp_path_factory.mktemp("server")
@@ -62,8 +80,9 @@ def server(model: tuple[str, str], tmp_path_factory: pytest.TempPathFactory) -> 
     bin_dir = Path(sys.executable).parent  # mlflow runs ``uvicorn`` from PATH (an active venv)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env |= {"MLFLOW_TRACKING_URI": tracking_uri, "PATH": f"{bin_dir}{os.pathsep}{env['PATH']}"}
-    cmd = [str(bin_dir / "mlflow"), "models", "serve", "-m", model_uri,
-           "--env-manager", "local", "-h", "127.0.0.1", "-p", url.rsplit(":", 1)[1]]
+    if request.param == "project":
+        env["PYTHONPATH"] = str(REPO_ROOT)
+    cmd = server_command(request.param, model_uri, url.rsplit(":", 1)[1])
     log = workdir / "serve.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=out,
@@ -72,7 +91,7 @@ def server(model: tuple[str, str], tmp_path_factory: pytest.TempPathFactory) -> 
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while True:
             if proc.poll() is not None:
-                pytest.fail(f"mlflow models serve exited {proc.returncode}:\n{log.read_text()}")
+                pytest.fail(f"{request.param} server exited {proc.returncode}:\n{log.read_text()}")
             try:
                 if requests.get(f"{url}/ping", timeout=2).status_code == 200:
                     break
@@ -87,7 +106,7 @@ def server(model: tuple[str, str], tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 def invoke(url: str, body: object) -> requests.Response:
-    data = body if isinstance(body, str) else json.dumps(body)
+    data = body if isinstance(body, (str, bytes)) else json.dumps(body)
     return requests.post(f"{url}/invocations", data=data, timeout=REQUEST_TIMEOUT_S,
                          headers={"Content-Type": "application/json"})
 
@@ -148,3 +167,19 @@ def test_a_one_megabyte_review_is_scored_truncated(server: str, model: tuple[str
     """Documented result (stages/models/pyfunc.py): accepted, cut to the family's seq_len."""
     review = ("superb w1 w2 " * 80_000)[:1_000_000]
     assert_answers(invoke(server, {"inputs": [review]}), offline(model, [review]))
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_hostile_json_gets_a_4xx_from_the_project_server_and_both_keep_serving(
+    server: str, model: tuple[str, str], request: pytest.FixtureRequest, name: str
+) -> None:
+    """The guard answers what MLflow's parser fails on; ``mlflow models serve`` itself gives a
+    500 for those (a documented limit, README), then serves on."""
+    body, message = HOSTILE[name]
+    response = invoke(server, body)
+    if request.node.callspec.params["server"] == "mlflow" and name != "invalid UTF-8":
+        assert response.status_code == 500
+    else:
+        assert 400 <= response.status_code < 500, response.text
+        assert message in response.json()["message"]
+    assert_answers(invoke(server, {"inputs": REVIEWS[:1]}), offline(model, REVIEWS[:1]))

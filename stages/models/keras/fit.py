@@ -23,7 +23,7 @@ import tensorflow as tf
 from stages.common.constants import PREDICT_BATCH
 from stages.common.params import KerasFitParams
 from stages.models.features import Features, Trained
-from stages.models.textmodel import positive_probability
+from stages.models.textmodel import KerasScorer
 from stages.tracking import keras_log
 
 log = logging.getLogger(__name__)
@@ -234,5 +234,5 @@ def train(spec: Any, cfg: Any, features: Features) -> Trained:
 
 
 def predict_keras(model: keras.Model, x: Any) -> np.ndarray:
-    """P(positive) per row of ``x``, in batches small enough for long attention inputs."""
-    return positive_probability(model.predict(x, batch_size=PREDICT_BATCH, verbose=0))
+    """P(positive) per row of ``x``, by the model as served (``KerasScorer``)."""
+    return KerasScorer(model).predict_proba(x)[:, 1]
