@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import logging
 import os
-from collections import defaultdict
-from itertools import compress
 from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
 from joblib import Parallel, delayed
+from sklearn.base import clone
 from sklearn.feature_extraction.text import CountVectorizer
 
 from stages.common.config import PosFloat, PosInt, model
@@ -64,33 +63,6 @@ def nb_ratios(x: sp.csr_matrix, labels: np.ndarray, alpha: float) -> np.ndarray:
     return (np.log(p / p.sum()) - np.log(q / q.sum())).astype(np.float32)
 
 
-def count_ngrams(
-    vectorizer: CountVectorizer, texts: list[str]
-) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """The distinct n-grams of each text under ``vectorizer``'s analyzer, as CSR columns.
-
-    Returns:
-        The n-grams in order of first occurrence (a column is its position), then the CSR
-        ``indices`` (unsorted within a row) and ``indptr`` of ``[len(texts), len(n-grams)]``.
-    """
-    analyze = vectorizer.build_analyzer()
-    columns = _numbering()
-    indices: list[int] = []
-    indptr = [0]
-    for text in texts:
-        indices.extend(set(map(columns.__getitem__, analyze(text))))
-        indptr.append(len(indices))
-    # A list pickles back from a worker faster than the dict.
-    return list(columns), np.asarray(indices, np.int64), np.asarray(indptr, np.int64)
-
-
-def _numbering() -> defaultdict[str, int]:
-    """A dict that numbers a missing key 0, 1, ... on lookup (sklearn's ``_count_vocab`` way)."""
-    numbers: defaultdict[str, int] = defaultdict()
-    numbers.default_factory = numbers.__len__
-    return numbers
-
-
 class NgramFeatures:
     """Binarized word n-gram ids with NB ratios fitted on the train split; joblib-picklable.
 
@@ -127,24 +99,21 @@ class NgramFeatures:
         """Number of n-gram features (ids run 1..vocab_size)."""
         return len(self._fitted()[0])
 
-    def fit(self, texts: list[str], labels: np.ndarray, *, n_jobs: int = 1) -> NgramFeatures:
+    def fit(self, texts: list[str], labels: np.ndarray) -> NgramFeatures:
         """Learn the vocabulary and the NB ratios from the train split's texts and labels."""
-        self.fit_transform(texts, labels, n_jobs=n_jobs)
+        self.fit_transform(texts, labels)
         return self
 
-    def fit_transform(
-        self, texts: list[str], labels: np.ndarray, *, n_jobs: int = 1
-    ) -> np.ndarray:
-        """``fit`` then ``transform`` of the train split, vectorizing it once.
-
-        ``n_jobs > 1`` counts the n-grams of that many chunks in worker processes; vocabulary,
-        ratios and ids are those of the single-process ``CountVectorizer.fit_transform``.
-        """
-        vocabulary, x = self._count_train(texts, n_jobs)
-        self.index = NgramIndex(vocabulary, self.ngram_max)
+    def fit_transform(self, texts: list[str], labels: np.ndarray) -> np.ndarray:
+        """``fit`` then ``transform`` of the train split, vectorizing it once."""
+        fitted = clone(self.vectorizer)  # its 736k-entry vocabulary is kept as the index only
+        x = fitted.fit_transform(texts).tocsr()
+        self.index = NgramIndex(fitted.vocabulary_, self.ngram_max)
         self.ratios = nb_ratios(x, labels, self.alpha)
+        self.__dict__.pop("_ranks", None)
         log.info("nbsvm features: %d n-grams from %d reviews", x.shape[1], x.shape[0])
-        return self._ids(x)
+        rows = np.repeat(np.arange(x.shape[0]), np.diff(x.indptr))
+        return self._ids(rows, x.indices, x.shape[0])
 
     def transform(self, texts: list[str], *, n_jobs: int = 1) -> np.ndarray:
         """int32 ids ``[len(texts), max_len]``: each review's by decreasing ``|r|``, 0-padded.
@@ -152,75 +121,48 @@ class NgramFeatures:
         ``n_jobs > 1`` counts the n-grams of chunks in that many worker processes (the same ids).
         """
         index = self._fitted()[1]
-        # Chunks bound the peak memory of the sparse intermediate (the test split is 25k reviews).
+        # Chunks bound the peak memory of the intermediate hits (the test split is 25k reviews).
         chunks = [texts[i : i + CHUNK] for i in range(0, len(texts), CHUNK)]
         if n_jobs > 1 and len(chunks) > 1:
             # The workers get the index only, not this object.
             counted = Parallel(n_jobs=min(n_jobs, len(chunks)), return_as="generator")(
-                delayed(index.transform)(chunk) for chunk in chunks
+                delayed(index.hits)(chunk) for chunk in chunks
             )
         else:
-            counted = map(index.transform, chunks)
-        parts = [self._ids(x) for x in counted]
+            counted = map(index.hits, chunks)
+        parts = [self._ids(*hits, len(chunk))
+                 for hits, chunk in zip(counted, chunks, strict=True)]
         return np.concatenate(parts) if parts else np.zeros((0, self.max_len), np.int32)
-
-    def _count_train(self, texts: list[str], n_jobs: int) -> tuple[dict[str, int], sp.csr_matrix]:
-        """``vocabulary_`` and matrix of ``self.vectorizer.fit_transform(texts)``, with the
-        n-grams counted in ``n_jobs`` processes (the vectorizer itself stays unfitted)."""
-        size = max(1, -(-len(texts) // n_jobs))
-        chunks = [texts[i : i + size] for i in range(0, len(texts), size)]
-        if len(chunks) > 1:
-            counted = Parallel(n_jobs=len(chunks), return_as="generator")(
-                delayed(count_ngrams)(self.vectorizer, chunk) for chunk in chunks
-            )
-        else:
-            counted = map(count_ngrams, [self.vectorizer], chunks)
-        # Provisional ids: in order of first occurrence over all texts, as sklearn numbers them.
-        ids = _numbering()
-        indices, indptr = [np.zeros(0, np.int64)], [np.zeros(1, np.int64)]
-        for grams, chunk_indices, chunk_indptr in counted:
-            to_id = np.fromiter(map(ids.__getitem__, grams), np.int64, len(grams))
-            indices.append(to_id[chunk_indices])
-            indptr.append(chunk_indptr[1:] + indptr[-1][-1])
-        indices, indptr = np.concatenate(indices), np.concatenate(indptr)
-
-        # sklearn's min_df (an int): kept if in at least that many texts; ids then in name order.
-        keep = np.bincount(indices, minlength=len(ids)) >= self.vectorizer.min_df
-        terms = list(compress(ids, keep.tolist()))
-        del ids  # the largest object here: every n-gram of the split
-        if not terms:
-            raise ValueError("After pruning, no terms remain. Try a lower min_df.")
-        rank = np.empty(len(terms), np.int64)
-        rank[sorted(range(len(terms)), key=terms.__getitem__)] = np.arange(len(terms))
-        vocabulary = dict(zip(terms, rank.tolist(), strict=True))
-
-        column = np.full(len(keep), -1, np.int64)  # provisional id -> feature, -1 if dropped
-        column[keep] = rank
-        indices = column[indices]
-        kept = indices >= 0
-        ends = np.concatenate([[0], np.cumsum(kept)])  # kept entries before each position
-        x = sp.csr_matrix(
-            (np.ones(ends[-1], np.float32), indices[kept], ends[indptr]),
-            shape=(len(texts), len(terms)),
-        )
-        x.sort_indices()
-        return vocabulary, x
 
     def _fitted(self) -> tuple[np.ndarray, NgramIndex]:
         if self.ratios is None or self.index is None:
             raise RuntimeError("NgramFeatures is not fitted: call fit(train_texts, labels)")
         return self.ratios, self.index
 
-    def _ids(self, x: sp.csr_matrix) -> np.ndarray:
-        ratios = self._fitted()[0]
-        lens = np.diff(x.indptr)
-        rows = np.repeat(np.arange(x.shape[0]), lens)
-        # Within each row, most informative first (ties by id), so truncation drops the weakest.
-        cols = x.indices[np.lexsort((x.indices, -np.abs(ratios[x.indices]), rows))]
-        pos = np.arange(x.nnz) - np.repeat(x.indptr[:-1], lens)
+    def __getstate__(self) -> dict:
+        return {key: value for key, value in self.__dict__.items() if key != "_ranks"}
+
+    def _rank(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each feature's rank by decreasing ``|r|`` (ties by id), and the features by rank."""
+        if "_ranks" not in self.__dict__:  # derived from the ratios, so not pickled
+            ratios = self._fitted()[0]
+            by_rank = np.lexsort((np.arange(len(ratios)), -np.abs(ratios)))
+            rank = np.empty_like(by_rank)
+            rank[by_rank] = np.arange(len(ratios))
+            self._ranks = rank, by_rank
+        return self._ranks
+
+    def _ids(self, rows: np.ndarray, columns: np.ndarray, n_rows: int) -> np.ndarray:
+        """The id matrix of n-gram occurrences (row, column), repeats counted once."""
+        rank, by_rank = self._rank()
+        # Within each row, most informative first (ties by id), so truncation drops the weakest:
+        # one sort of distinct (row, rank) keys.
+        keys = np.unique(rows.astype(np.int64) * len(rank) + rank[columns])
+        rows, cols = np.divmod(keys, len(rank))
+        pos = np.arange(len(keys)) - np.searchsorted(rows, np.arange(n_rows))[rows]
         keep = pos < self.max_len
-        out = np.zeros((x.shape[0], self.max_len), dtype=np.int32)
-        out[rows[keep], pos[keep]] = cols[keep] + 1
+        out = np.zeros((n_rows, self.max_len), dtype=np.int32)
+        out[rows[keep], pos[keep]] = by_rank[cols[keep]] + 1
         return out
 
 
@@ -278,10 +220,8 @@ def features(cfg: Params, inputs: dict) -> Features:
     ratios from train only, even when the model is refitted on train + val)."""
     texts = text_features(cfg, inputs).data
     features = NgramFeatures.from_params(cfg)
-    n_jobs = os.cpu_count() or 1
-    train = features.fit_transform(*texts["train"], n_jobs=n_jobs)
-    data = {"train": (train, texts["train"][1])}
-    rest = SPLITS[1:]
+    data = {"train": (features.fit_transform(*texts["train"]), texts["train"][1])}
+    rest, n_jobs = SPLITS[1:], os.cpu_count() or 1
     log.info("nbsvm features: transforming %s in %d processes", " and ".join(rest), n_jobs)
     ids = features.transform([t for split in rest for t in texts[split][0]], n_jobs=n_jobs)
     ends = np.cumsum([len(texts[split][1]) for split in rest])[:-1]

@@ -56,12 +56,12 @@ def reviews_of(model_input: Any) -> list[str]:
             string, or no review at all.
     """
     if isinstance(model_input, pd.DataFrame):
-        if list(model_input.columns) == [0]:  # a list, as MLflow's schema check frames it
-            model_input = model_input.rename(columns={0: COLUMN})
-        if COLUMN not in model_input.columns:
-            have = ", ".join(map(str, model_input.columns)) or "none"
+        columns = list(model_input.columns)
+        column = 0 if columns == [0] else COLUMN  # column 0: a list, as MLflow's check frames it
+        if column not in columns:
+            have = ", ".join(map(str, columns)) or "none"
             raise _invalid(f"input needs a string column {COLUMN!r} (columns: {have})")
-        values = model_input[COLUMN].tolist()
+        values = model_input[column].tolist()
     elif isinstance(model_input, (list, tuple, np.ndarray, pd.Series)):
         values = list(model_input)
     else:

@@ -13,7 +13,7 @@ from sklearn.feature_extraction.text import CountVectorizer
 from stages.common.params import from_dict
 from stages.data import ngrams
 from stages.data.ngrams import NgramIndex
-from stages.families import tfidf_logreg
+from stages.families import nbsvm, tfidf_logreg
 from stages.families.nbsvm import NgramFeatures
 from tests.unit.test_nbsvm import synthetic_reviews
 
@@ -32,7 +32,6 @@ def vectorizer(**kwargs: object) -> CountVectorizer:
     return CountVectorizer(token_pattern=r"\S+", lowercase=False, dtype=np.float32, **kwargs)
 
 
-@pytest.mark.parametrize("sort_below", [0, 10**9])  # the unsorted and the sorted look-ups
 @pytest.mark.parametrize(
     "settings",
     [
@@ -43,10 +42,7 @@ def vectorizer(**kwargs: object) -> CountVectorizer:
         {"ngram_range": (2, 2), "binary": False},
     ],
 )
-def test_matches_count_vectorizer(
-    settings: dict, sort_below: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(ngrams, "SORT_BELOW", sort_below)
+def test_matches_count_vectorizer(settings: dict) -> None:
     fitted = vectorizer(**settings).fit(TEXTS)
     index = NgramIndex(fitted.vocabulary_, settings["ngram_range"][1])
     queries = [*TEXTS, "a great plot not bad", "great great great"]
@@ -60,7 +56,8 @@ def test_matches_count_vectorizer(
 def test_no_texts_and_pickling() -> None:
     fitted = vectorizer(ngram_range=(1, 3)).fit(TEXTS)
     index = pickle.loads(pickle.dumps(NgramIndex(fitted.vocabulary_, 3)))
-    assert "_ids" not in pickle.loads(pickle.dumps(index)).__dict__  # rebuilt, not stored
+    index.transform(TEXTS)
+    assert not set(ngrams.DERIVED) & set(pickle.loads(pickle.dumps(index)).__dict__)
     assert index.transform([]).shape == (0, len(fitted.vocabulary_))
     assert (index.transform(TEXTS, binary=False) != fitted.transform(TEXTS)).nnz == 0
 
@@ -72,17 +69,21 @@ def test_too_many_words_for_int64_codes() -> None:
 
 
 @pytest.mark.parametrize("n_jobs", [1, 2])
-def test_nbsvm_fit_is_count_vectorizers_in_one_or_more_processes(n_jobs: int) -> None:
+def test_nbsvm_features_are_count_vectorizers(
+    n_jobs: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     texts, labels = synthetic_reviews(40, 3)
     features = NgramFeatures(ngram_max=3, min_df=2, alpha=1.0, max_len=4096)
-    ids = features.fit_transform(texts, labels, n_jobs=n_jobs)
     reference = clone(features.vectorizer)
     x = reference.fit_transform(texts)
+    train_ids = features.fit_transform(texts, labels)
     assert features.vocab_size == len(reference.vocabulary_)
+    assert not hasattr(features.vectorizer, "vocabulary_")  # only the index is pickled
+    monkeypatch.setattr(nbsvm, "CHUNK", 9)
     # ids are 1 + the vectorizer's columns: the same n-grams per review.
-    got = [sorted(row[row > 0] - 1) for row in ids]
-    assert got == [sorted(x[i].indices) for i in range(x.shape[0])]
-    assert (features.index.transform(texts) != x).nnz == 0
+    for ids in (train_ids, features.transform(texts, n_jobs=n_jobs)):
+        assert [sorted(row[row > 0] - 1) for row in ids] == [
+            sorted(x[i].indices) for i in range(x.shape[0])]
 
 
 def test_tfidf_scorer_is_the_pipeline() -> None:
