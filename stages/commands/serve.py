@@ -1,26 +1,35 @@
-"""Serve an MLflow model over HTTP: MLflow's own scoring app (the routes, JSON formats and
-answers of ``mlflow models serve``) behind a guard for bodies that MLflow's JSON parsing fails on.
+"""Serve an MLflow model over HTTP with MLflow's own request handling (the routes, JSON formats
+and answers of ``mlflow models serve``), minus its per-request overhead, behind a guard for
+bodies that MLflow's JSON parsing fails on.
 
 ``python -m stages.commands.serve -m MODEL_URI [--host 127.0.0.1] [--port 5001] [--workers 1]``
+
+``POST /invocations`` calls ``mlflow.pyfunc.scoring_server.invocations`` (the function behind
+MLflow's route: content types, parsing, schema check, predict, the response JSON and its error
+answers) directly, in one scoring thread per worker. MLflow's FastAPI route does the same call
+through an HTTP middleware and a thread per request; on one review that stack cost more CPU than
+scoring (``bench/serve.py``, README). Every other route (``/ping``, ``/health``, ``/version``) is
+MLflow's app, unchanged. MLflow's request timeout (``MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT``) is
+not applied to ``/invocations``.
 
 MLflow's handler catches ``JSONDecodeError`` and ``UnicodeDecodeError`` only: a body nested
 deeper than Python's recursion limit (``RecursionError``) or holding an integer of more than
 4,300 digits (``ValueError``) gets an HTTP 500 from ``mlflow models serve``. The guard parses a
 JSON body once before MLflow does and answers such bodies with a 400 naming the problem (MLflow's
-error JSON: ``error_code``, ``message``); a body over ``--max-body-mb`` gets a 413. Everything
-else reaches MLflow's app unchanged.
+error JSON: ``error_code``, ``message``); a body over ``--max-body-mb`` gets a 413.
 
-Workers: one by default. On 2 cores one uvicorn worker with its thread pool served both
-the NumPy families and the transformer fastest (``bench/serve.py --workers``; README).
+Workers: one by default (README: on 2 cores a second worker did not raise throughput).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
 import os
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from stages.common.logs import setup_logging
@@ -36,6 +45,7 @@ APP_FACTORY = "stages.commands.serve:create_app"  # what uvicorn imports in each
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
+Score = Callable[[bytes, str], Any]  # (body, Content-Type) -> MLflow's InvocationsResponse
 
 
 def json_problem(body: bytes) -> str | None:
@@ -52,13 +62,18 @@ def json_problem(body: bytes) -> str | None:
     return None
 
 
-class BodyGuard:
-    """ASGI middleware: 413 for a body over ``max_bytes``, 400 for JSON that ``json_problem``
-    rejects; other requests reach ``app`` with their body replayed."""
+class ScoringApp:
+    """ASGI: POST bodies read once and guarded (413 over ``max_bytes``, 400 for JSON that
+    ``json_problem`` rejects); ``POST /invocations`` answered by ``score(body, content_type)``
+    in one scoring thread; every other request by ``app``, a POST with its body replayed."""
 
-    def __init__(self, app: Any, *, max_bytes: int) -> None:
+    def __init__(self, app: Any, score: Score, *, max_bytes: int) -> None:
         self.app = app
+        self.score = score
         self.max_bytes = max_bytes
+        # One thread: requests are scored in turn, off the event loop (which keeps answering
+        # /ping), without several threads contending for the GIL.
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scoring")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST":
@@ -73,12 +88,17 @@ class BodyGuard:
             size += len(chunks[-1])
             more = message.get("more_body", False)
             if size > self.max_bytes:
-                await reject(send, 413, f"the body exceeds {self.max_bytes} bytes")
+                await answer(send, 413, error_json(f"the body exceeds {self.max_bytes} bytes"))
                 return
-        body = b"".join(chunks)
-        problem = json_problem(body) if content_type(scope) == JSON_TYPE else None
+        body, header = b"".join(chunks), content_type(scope)
+        problem = json_problem(body) if media_type(header) == JSON_TYPE else None
         if problem is not None:
-            await reject(send, 400, problem)
+            await answer(send, 400, error_json(problem))
+            return
+        if scope["path"] == "/invocations":
+            loop = asyncio.get_running_loop()
+            result = await loop.run_in_executor(self.executor, self.score, body, header)
+            await answer(send, result.status, result.response.encode(), result.mimetype)
             return
         replayed = False
 
@@ -93,30 +113,48 @@ class BodyGuard:
 
 
 def content_type(scope: Scope) -> str:
-    """The request's media type, lowercased, without parameters."""
+    """The request's Content-Type header, or ``""``."""
     for name, value in scope.get("headers", []):
         if name == b"content-type":
-            return value.decode("latin-1").split(";")[0].strip().lower()
+            return value.decode("latin-1")
     return ""
 
 
-async def reject(send: Send, status: int, message: str) -> None:
-    """An MLflow-style JSON error answer."""
-    code = "BAD_REQUEST" if status == 400 else "REQUEST_LIMIT_EXCEEDED"
-    body = json.dumps({"error_code": code, "message": message}).encode()
+def media_type(header: str) -> str:
+    """A Content-Type's media type, lowercased, without parameters."""
+    return header.split(";")[0].strip().lower()
+
+
+def error_json(message: str) -> bytes:
+    """MLflow's error answer: ``{"error_code": "BAD_REQUEST", "message": ...}``."""
+    return json.dumps({"error_code": "BAD_REQUEST", "message": message}).encode()
+
+
+async def answer(send: Send, status: int, body: bytes, mimetype: str = JSON_TYPE) -> None:
     await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", JSON_TYPE.encode()),
+                "headers": [(b"content-type", mimetype.encode()),
                             (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
 
 
-def create_app() -> BodyGuard:
-    """MLflow's scoring app for the model at ``$SENTIMENT_SERVE_MODEL_PATH``, guarded (uvicorn
-    calls this in each worker)."""
+def create_app() -> ScoringApp:
+    """MLflow's scoring app and request handling for the model at ``$SENTIMENT_SERVE_MODEL_PATH``
+    (uvicorn calls this in each worker)."""
+    from mlflow.exceptions import MlflowException
     from mlflow.pyfunc import scoring_server
 
     model = scoring_server.load_model_with_mlflow_config(os.environ[MODEL_ENV])
-    return BodyGuard(scoring_server.init(model), max_bytes=int(os.environ[MAX_BODY_ENV]))
+    schema = model.metadata.get_input_schema()
+
+    def score(body: bytes, header: str) -> Any:
+        try:
+            return scoring_server.invocations(body, header, model, schema)
+        except MlflowException as exc:  # answered as MLflow's route answers it
+            return scoring_server.InvocationsResponse(
+                exc.serialize_as_json(), exc.get_http_status_code(), JSON_TYPE)
+
+    return ScoringApp(scoring_server.init(model), score,
+                      max_bytes=int(os.environ[MAX_BODY_ENV]))
 
 
 def main(argv: list[str] | None = None) -> int:

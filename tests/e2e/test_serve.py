@@ -154,6 +154,15 @@ def test_bad_requests_get_a_4xx_with_a_message_and_the_server_keeps_serving(
     assert_answers(invoke(server, {"inputs": REVIEWS[:1]}), offline(model, REVIEWS[:1]))
 
 
+def test_other_routes_and_content_types_answer_as_mlflow_does(server: str) -> None:
+    """The project server's own /invocations route keeps MLflow's answers; the rest is MLflow's."""
+    assert requests.get(f"{server}/version", timeout=REQUEST_TIMEOUT_S).text == mlflow.__version__
+    response = requests.post(f"{server}/invocations", data="a review", timeout=REQUEST_TIMEOUT_S,
+                             headers={"Content-Type": "text/plain"})
+    assert response.status_code == 415
+    assert "This predictor only supports the following content types" in response.text
+
+
 def test_json_numbers_and_null_are_parsed_as_their_text_by_the_server(
     server: str, model: tuple[str, str]
 ) -> None:

@@ -1,6 +1,7 @@
-"""The project server's body guard (``stages.commands.serve.BodyGuard``) as plain ASGI: what
-MLflow's JSON parsing would fail on gets a 400 with a message, an oversized body a 413, and any
-other request reaches the app with its body intact."""
+"""The project server's ASGI front (``stages.commands.serve.ScoringApp``): what MLflow's JSON
+parsing would fail on gets a 400 with a message, an oversized body a 413; POST /invocations
+reaches the scoring function with its body and Content-Type intact, and any other request
+reaches MLflow's app, a POST with its body replayed."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from typing import Any
 
 import pytest
 
-from stages.commands.serve import BodyGuard, json_problem
+from mlflow.pyfunc.scoring_server import InvocationsResponse
+
+from stages.commands.serve import ScoringApp, json_problem
 
 DEEP = b'{"inputs": ' + b"[" * 5000 + b"]" * 5000 + b"}"
 HUGE = b'{"inputs": [' + b"9" * 5000 + b"]}"
@@ -25,9 +28,15 @@ class EchoApp:
         await send({"type": "http.response.body", "body": message["body"]})
 
 
+def score(body: bytes, content_type: str) -> InvocationsResponse:
+    """Answers 201 (not the app's 200) with the Content-Type and the body it received."""
+    return InvocationsResponse(f"{content_type}|{body.decode()}", 201, "text/plain")
+
+
 def exchange(body: bytes, *, content_type: str = "application/json", method: str = "POST",
-             chunk: int = 1000, max_bytes: int = 10**6) -> tuple[int, bytes]:
-    """Status and body of the guarded echo app's answer to ``body`` sent in chunks."""
+             path: str = "/other", chunk: int = 1000, max_bytes: int = 10**6
+             ) -> tuple[int, bytes]:
+    """Status and body of the answer to ``body`` sent in chunks (to the echo app by default)."""
     parts = [body[i : i + chunk] for i in range(0, len(body), chunk)] or [b""]
     messages = [{"type": "http.request", "body": p, "more_body": i < len(parts) - 1}
                 for i, p in enumerate(parts)]
@@ -39,9 +48,9 @@ def exchange(body: bytes, *, content_type: str = "application/json", method: str
     async def send(message: dict) -> None:
         sent.append(message)
 
-    scope = {"type": "http", "method": method, "path": "/invocations",
+    scope = {"type": "http", "method": method, "path": path,
              "headers": [(b"content-type", content_type.encode())]}
-    asyncio.run(BodyGuard(EchoApp(), max_bytes=max_bytes)(scope, receive, send))
+    asyncio.run(ScoringApp(EchoApp(), score, max_bytes=max_bytes)(scope, receive, send))
     return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
 
 
@@ -67,10 +76,17 @@ def test_a_valid_body_sent_in_chunks_reaches_the_app_whole() -> None:
     assert exchange(body, chunk=100) == (200, body)
 
 
+def test_invocations_reach_the_scorer_with_body_and_content_type() -> None:
+    body = json.dumps({"inputs": ["a review " * 500]}).encode()
+    header = "application/json; charset=utf-8"
+    assert exchange(body, content_type=header, path="/invocations", chunk=100) == (
+        201, f"{header}|{body.decode()}".encode())
+
+
 @pytest.mark.parametrize(("body", "message"), [(DEEP, "nested too deeply"),
                                                (HUGE, "Exceeds the limit (4300 digits)")])
 def test_hostile_json_gets_a_400_in_mlflows_error_format(body: bytes, message: str) -> None:
-    status, answer = exchange(body)
+    status, answer = exchange(body, path="/invocations")
     assert status == 400
     error = json.loads(answer)
     assert error["error_code"] == "BAD_REQUEST"
