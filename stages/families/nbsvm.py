@@ -22,7 +22,7 @@ from sklearn.feature_extraction.text import CountVectorizer
 
 from stages.common.config import PosFloat, PosInt, model
 from stages.common.params import KerasFitParams
-from stages.data.ngrams import NgramIndex
+from stages.data.ngrams import NgramIndex, first_of_runs
 from stages.data.standardize import TOKEN_PATTERN
 from stages.models.features import SPLITS, Features, text_features
 from stages.models.textmodel import StandardizingEncoder
@@ -157,7 +157,8 @@ class NgramFeatures:
         rank, by_rank = self._rank()
         # Within each row, most informative first (ties by id), so truncation drops the weakest:
         # one sort of distinct (row, rank) keys.
-        keys = np.unique(rows.astype(np.int64) * len(rank) + rank[columns])
+        keys = np.sort(rows.astype(np.int64) * len(rank) + rank[columns])
+        keys = keys[first_of_runs(keys)]
         rows, cols = np.divmod(keys, len(rank))
         pos = np.arange(len(keys)) - np.searchsorted(rows, np.arange(n_rows))[rows]
         keep = pos < self.max_len
