@@ -10,7 +10,6 @@ import json
 from typing import Any
 
 import pytest
-
 from mlflow.pyfunc.scoring_server import InvocationsResponse
 
 from stages.commands.serve import ScoringApp, json_problem
