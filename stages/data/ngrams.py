@@ -23,7 +23,7 @@ DERIVED = ("_ids", "_lookups")  # rebuilt on first use after unpickling, not sto
 
 
 class NgramIndex:
-    """The n-gram vocabulary ``{"w1 w2": column}`` as sorted integer codes per order.
+    """The n-gram vocabulary ``{"w1 w2": column}`` as integer codes per order.
 
     Args:
         vocabulary: a fitted ``CountVectorizer.vocabulary_``.

@@ -2,8 +2,8 @@
 
 The family's builder returns an unfitted ``Pipeline`` (features, then a classifier with
 ``predict_proba``); it is fitted on the train split, scored on train and val (one "epoch" of
-history, logged to the active MLflow run), and the test split is scored once, by the model as
-saved: the family's ``export`` of the pipeline if it has one.
+history, logged to the active MLflow run), and the test split is scored once; val and test by
+the model as saved: the family's ``export`` of the pipeline if it has one.
 """
 
 from __future__ import annotations
@@ -33,14 +33,14 @@ def train(spec: Any, cfg: Any, features: Features) -> Trained:
     estimator.fit(x_features, y)
     seconds = time.perf_counter() - start
     log.info("fitted in %.1f s; scoring train and val", seconds)
+    # Val and test are scored by the model as saved (the family's export, if any).
+    saved = spec.export(model) if spec.export else model
     row: dict[str, float] = {"epoch": 0}
-    train_p, val_p = estimator.predict_proba(x_features), model.predict_proba(x_val)
+    train_p, val_p = estimator.predict_proba(x_features), saved.predict_proba(x_val)
     for (ys, p), prefix in (((y, train_p), ""), ((y_val, val_p), "val_")):
         scores = compute_metrics(ys, p[:, 1])
         row |= {f"{prefix}accuracy": scores["accuracy"], f"{prefix}loss": scores["loss"]}
     mlflow.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=0)
-    # The test split is scored by the model as saved (the family's export, if any).
-    saved = spec.export(model) if spec.export else model
     x_test, y_test = features.data["test"]
     p_test = saved.predict_proba(x_test)[:, 1]
     facts = {
