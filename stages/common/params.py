@@ -66,6 +66,9 @@ class KerasFitParams:
     # after early stopping on val, retrain from scratch on train + val for the best epoch count
     refit: Bool
     strategy: Literal["default", "mirrored"]  # mirrored: one replica per GPU, else CPU device
+    # padded: every batch as long as the inputs; length: training batches of similar-length
+    # reviews, cut to their longest (validation, test and serving stay padded)
+    batching: Literal["padded", "length"]
 
     @model_validator(mode="after")
     def _val_split_for_early_stopping(self) -> KerasFitParams:

@@ -55,7 +55,7 @@ def build(cfg: Params, *, vocab_size: int, embeddings: np.ndarray | None = None)
 
     from stages.models.keras.layers import pool, sigmoid_head, token_input
 
-    inputs = token_input(cfg.seq_len)
+    inputs = token_input(cfg)
     glove = layers.Embedding(vocab_size, embeddings.shape[1], name=FROZEN_LAYER)
     x = glove(inputs)
     glove.set_weights([embeddings[:vocab_size]])

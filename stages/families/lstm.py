@@ -37,7 +37,7 @@ def build(cfg: Params, *, vocab_size: int, embeddings: np.ndarray | None = None)
 
     from stages.models.keras.layers import add_bigrams, pool, sigmoid_head, token_input
 
-    inputs = token_input(cfg.seq_len)
+    inputs = token_input(cfg)
     x = layers.Embedding(vocab_size, cfg.embed_dim, name="embedding")(inputs)
     x = add_bigrams(x, inputs, cfg.bigram_buckets)
     x = layers.LSTM(cfg.units, return_sequences=cfg.pooling != "last", name="lstm")(x)

@@ -54,7 +54,7 @@ def build(cfg: Params, *, vocab_size: int, embeddings: np.ndarray | None = None)
         token_input,
     )
 
-    inputs = token_input(cfg.seq_len)
+    inputs = token_input(cfg)
     x = PositionalEmbedding(
         cfg.seq_len, vocab_size, cfg.embed_dim, position=cfg.position, name="embedding"
     )(inputs)

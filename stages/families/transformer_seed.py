@@ -42,7 +42,7 @@ def build(cfg: Params, *, vocab_size: int, embeddings: np.ndarray | None = None)
         token_input,
     )
 
-    inputs = token_input(cfg.seq_len)
+    inputs = token_input(cfg)
     x = PositionalEmbedding(cfg.seq_len, vocab_size, cfg.embed_dim, name="embedding")(inputs)
     x = TransformerEncoder(
         cfg.embed_dim, cfg.num_heads, cfg.ff_dim, key_dim=cfg.key_dim, norm="batch", name="encoder"

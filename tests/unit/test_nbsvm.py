@@ -37,6 +37,7 @@ PARAMS = dict(
     train_on_val=False,
     refit=False,
     strategy="default",
+    batching="padded",
 )
 TRAIN_TEXTS = ["a great film", "great acting great fun", "a bad film", "bad plot and bad acting"]
 TRAIN_LABELS = np.array([1, 1, 0, 0])

@@ -29,6 +29,8 @@ from stages.tracking import keras_log
 log = logging.getLogger(__name__)
 
 MONITOR = "val_accuracy"
+SORT_CHUNK = 20  # batches sorted by length together (``batching: length``)
+WIDTH_STEP = 8  # a length-sorted batch is cut to a multiple of this many ids
 
 
 def make_optimizer(
@@ -85,6 +87,49 @@ def make_dataset(x: Any, y: np.ndarray, *, batch_size: int, seed: int | None = N
     return ds.prefetch(1)
 
 
+def make_length_dataset(
+    x: np.ndarray, y: np.ndarray, *, batch_size: int, seed: int, padding: str
+) -> Any:
+    """Shuffled batches of similar-length rows, each cut to its longest row's ids.
+
+    Every epoch the shuffled rows are taken ``SORT_CHUNK`` batches at a time, sorted by length
+    within that chunk, batched, and the batches shuffled: each batch is random but its rows are
+    about as long, so an LSTM or attention layer runs over a batch's ids rather than over its
+    padding. The cut (to a multiple of ``WIDTH_STEP`` columns, bounding the traced shapes)
+    removes the zeros on the ``padding`` side of the ``[n, seq_len]`` id matrix ``x``.
+    """
+    seq_len = x.shape[1]
+    x_t, y_t = tf.constant(x), tf.constant(y)
+    lengths = tf.constant(np.count_nonzero(x, axis=1).astype(np.int32))
+
+    def sorted_batches(idx: Any) -> Any:
+        by_length = tf.gather(idx, tf.argsort(tf.gather(lengths, idx), stable=True))
+        return tf.data.Dataset.from_tensor_slices(by_length).batch(batch_size)
+
+    def gather_cut(idx: Any) -> tuple[Any, Any]:
+        longest = tf.reduce_max(tf.gather(lengths, idx))
+        width = tf.minimum(seq_len, tf.maximum(1, -(-longest // WIDTH_STEP)) * WIDTH_STEP)
+        rows = tf.gather(x_t, idx)
+        rows = rows[:, seq_len - width :] if padding == "pre" else rows[:, :width]
+        return rows, tf.gather(y_t, idx)
+
+    ds = tf.data.Dataset.range(len(y)).shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(SORT_CHUNK * batch_size).flat_map(sorted_batches)
+    ds = ds.shuffle(SORT_CHUNK, seed=seed + 1, reshuffle_each_iteration=True).map(gather_cut)
+    # flat_map hides the batch count that Keras' progress and a cosine schedule need
+    ds = ds.apply(tf.data.experimental.assert_cardinality(-(-len(y) // batch_size)))
+    return ds.prefetch(1)
+
+
+def train_dataset(cfg: Any, x: Any, y: np.ndarray) -> Any:
+    """The training batches ``cfg.batching`` asks for; n-gram id rows are padded at the end."""
+    if cfg.batching == "padded":
+        return make_dataset(x, y, batch_size=cfg.batch_size, seed=cfg.seed)
+    return make_length_dataset(
+        x, y, batch_size=cfg.batch_size, seed=cfg.seed, padding=getattr(cfg, "padding", "post")
+    )
+
+
 class EpochTimer(keras.callbacks.Callback):
     """Adds ``epoch_seconds`` (training + validation wall time) to each epoch's logs."""
 
@@ -137,8 +182,8 @@ def fit_datasets(cfg: Any, data: Mapping[str, tuple]) -> tuple[Any, Any]:
     x, y = data["train"]
     if cfg.train_on_val:
         x, y = np.concatenate([x, data["val"][0]]), np.concatenate([y, data["val"][1]])
-        return make_dataset(x, y, batch_size=cfg.batch_size, seed=cfg.seed), None
-    train = make_dataset(x, y, batch_size=cfg.batch_size, seed=cfg.seed)
+        return train_dataset(cfg, x, y), None
+    train = train_dataset(cfg, x, y)
     return train, make_dataset(*data["val"], batch_size=PREDICT_BATCH)
 
 

@@ -293,9 +293,11 @@ class NbLogit(layers.Layer):
         return {**super().get_config(), "vocab_size": self.vocab_size}
 
 
-def token_input(seq_len: int) -> keras.KerasTensor:
-    """The ``token_ids`` input of a token-id family: int32 ``[batch, seq_len]``, 0 = padding."""
-    return keras.Input(shape=(seq_len,), dtype="int32", name=INPUT_NAME)
+def token_input(cfg: Any) -> keras.KerasTensor:
+    """The ``token_ids`` input of a token-id family: int32 ``[batch, cfg.seq_len]``, 0 = padding;
+    ``[batch, any length]`` for a family trained on length-cut batches (``batching: length``)."""
+    length = cfg.seq_len if cfg.batching == "padded" else None
+    return keras.Input(shape=(length,), dtype="int32", name=INPUT_NAME)
 
 
 def add_bigrams(
