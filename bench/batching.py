@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             accuracy = float(np.mean((predict_keras(models[batching], x_val) > 0.5) == y_val))
             log.info("%s epoch %d: %s batches %.1f s, val accuracy %.4f", args.family, epoch + 1,
                      batching, seconds[batching][-1], accuracy)
-    ratios = [b / a for a, b in zip(seconds["padded"], seconds["length"])]
+    ratios = [b / a for a, b in zip(seconds["padded"], seconds["length"], strict=True)]
     log.info("%s length/padded epoch seconds: %s (median %.2f)", args.family,
              " ".join(f"{r:.2f}" for r in ratios), statistics.median(ratios))
     return 0

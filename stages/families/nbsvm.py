@@ -17,13 +17,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import scipy.sparse as sp
 from joblib import Parallel, delayed
-from sklearn.base import clone
-from sklearn.feature_extraction.text import CountVectorizer
 
 from stages.common.config import PosFloat, PosInt, model
 from stages.common.params import KerasFitParams
 from stages.data.ngrams import NgramIndex, first_of_runs
-from stages.data.standardize import TOKEN_PATTERN
 from stages.models.features import SPLITS, Features, text_features
 from stages.models.textmodel import StandardizingEncoder
 
@@ -74,15 +71,8 @@ class NgramFeatures:
     """
 
     def __init__(self, *, ngram_max: int, min_df: int, alpha: float, max_len: int) -> None:
-        self.vectorizer = CountVectorizer(
-            binary=True,
-            token_pattern=TOKEN_PATTERN,
-            lowercase=False,
-            ngram_range=(1, ngram_max),
-            min_df=min_df,
-            dtype=np.float32,
-        )
         self.ngram_max = ngram_max
+        self.min_df = min_df
         self.alpha = alpha
         self.max_len = max_len
         self.ratios: np.ndarray | None = None
@@ -106,9 +96,9 @@ class NgramFeatures:
 
     def fit_transform(self, texts: list[str], labels: np.ndarray) -> np.ndarray:
         """``fit`` then ``transform`` of the train split, vectorizing it once."""
-        fitted = clone(self.vectorizer)  # its 736k-entry vocabulary is kept as the index only
-        x = fitted.fit_transform(texts).tocsr()
-        self.index = NgramIndex(fitted.vocabulary_, self.ngram_max)
+        self.index, x = NgramIndex.fit(
+            texts, ngram_max=self.ngram_max, min_df=self.min_df, binary=True
+        )
         self.ratios = nb_ratios(x, labels, self.alpha)
         self.__dict__.pop("_ranks", None)
         log.info("nbsvm features: %d n-grams from %d reviews", x.shape[1], x.shape[0])

@@ -12,7 +12,6 @@ import keras
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from sklearn.base import clone
 
 from stages.common.params import ParamsError, from_dict
 from stages.families import nbsvm
@@ -113,7 +112,7 @@ def test_ratios_depend_on_train_labels_only() -> None:
 
 def test_transform_pads_with_zero_and_uses_one_based_ids() -> None:
     features = NgramFeatures.from_params(cfg(ngram_max=1)).fit(TRAIN_TEXTS, TRAIN_LABELS)
-    vocab = clone(features.vectorizer).fit(TRAIN_TEXTS).vocabulary_
+    vocab = features.index.vocabulary()
     ids = features.transform(["great great film", "unseen words only", "bad"])
     assert ids.dtype == np.int32
     assert ids.shape == (3, 64)  # max_len
@@ -127,7 +126,7 @@ def test_transform_truncation_keeps_the_largest_ratios() -> None:
     features = NgramFeatures.from_params(cfg(ngram_max=1, max_len=2)).fit(
         TRAIN_TEXTS, TRAIN_LABELS
     )
-    vocab = clone(features.vectorizer).fit(TRAIN_TEXTS).vocabulary_
+    vocab = features.index.vocabulary()
     ids = features.transform(["a great bad film plot"])
     # |r|: bad = great (twice in one class) > plot (once) > a = film (once in each class: 0).
     assert sorted(ids[0].tolist()) == sorted([vocab["bad"] + 1, vocab["great"] + 1])

@@ -1,5 +1,6 @@
-"""NgramIndex counts the n-grams scikit-learn's vectorizers count, and the nbsvm/tfidf_logreg
-fast paths built on it give scikit-learn's vocabulary, matrices and probabilities."""
+"""NgramIndex learns and counts the n-grams scikit-learn's vectorizers learn and count, and the
+nbsvm/tfidf_logreg features built on it give scikit-learn's vocabulary, matrices and
+probabilities."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import pickle
 
 import numpy as np
 import pytest
-from sklearn.base import clone
-from sklearn.feature_extraction.text import CountVectorizer
+from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
 
 from stages.common.params import from_dict
 from stages.data import ngrams
@@ -44,7 +46,7 @@ def vectorizer(**kwargs: object) -> CountVectorizer:
 )
 def test_matches_count_vectorizer(settings: dict) -> None:
     fitted = vectorizer(**settings).fit(TEXTS)
-    index = NgramIndex(fitted.vocabulary_, settings["ngram_range"][1])
+    index = NgramIndex.from_vocabulary(fitted.vocabulary_, settings["ngram_range"][1])
     queries = [*TEXTS, "a great plot not bad", "great great great"]
     got = index.transform(queries, binary=settings["binary"])
     want = fitted.transform(queries)
@@ -53,9 +55,41 @@ def test_matches_count_vectorizer(settings: dict) -> None:
     assert got.has_sorted_indices
 
 
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"ngram_range": (1, 3), "binary": True, "min_df": 2},
+        {"ngram_range": (1, 2), "binary": False, "min_df": 1},
+        {"ngram_range": (1, 2), "binary": False, "max_features": 6},
+        {"ngram_range": (1, 3), "binary": True, "max_features": 9, "min_df": 2},
+    ],
+)
+def test_fit_learns_the_count_vectorizers_vocabulary_and_matrix(settings: dict) -> None:
+    texts = [*TEXTS, *synthetic_reviews(30, 4)[0]]
+    reference = vectorizer(**settings)
+    want = reference.fit_transform(texts)
+    counts = ngrams.NgramCounts(
+        ngram_max=settings["ngram_range"][1], min_df=settings.get("min_df", 1),
+        max_features=settings.get("max_features"), binary=settings["binary"],
+    )
+    got = counts.fit_transform(texts)
+    assert counts.index_.vocabulary() == reference.vocabulary_
+    assert got.shape == want.shape and got.dtype == np.float32
+    # entry for entry, in scikit-learn's order within each row (not sorted by column)
+    for part in ("indptr", "indices", "data"):
+        np.testing.assert_array_equal(getattr(got, part), getattr(want, part))
+    queries = ["a great plot not bad", "great great great", ""]
+    assert (counts.transform(queries) != reference.transform(queries)).nnz == 0
+
+
+def test_fit_without_a_frequent_ngram_raises() -> None:
+    with pytest.raises(ValueError, match="no n-gram occurs in min_df=3 of the 2 texts"):
+        NgramIndex.fit(["a b", "c d"], ngram_max=2, min_df=3)
+
+
 def test_no_texts_and_pickling() -> None:
     fitted = vectorizer(ngram_range=(1, 3)).fit(TEXTS)
-    index = pickle.loads(pickle.dumps(NgramIndex(fitted.vocabulary_, 3)))
+    index = pickle.loads(pickle.dumps(NgramIndex.from_vocabulary(fitted.vocabulary_, 3)))
     index.transform(TEXTS)
     assert not set(ngrams.DERIVED) & set(pickle.loads(pickle.dumps(index)).__dict__)
     assert index.transform([]).shape == (0, len(fitted.vocabulary_))
@@ -65,7 +99,7 @@ def test_no_texts_and_pickling() -> None:
 def test_too_many_words_for_int64_codes() -> None:
     vocabulary = {f"w{i}": i for i in range(3000)}
     with pytest.raises(ValueError, match="3000 words do not fit 6-gram int64 codes"):
-        NgramIndex(vocabulary, 6)
+        NgramIndex.from_vocabulary(vocabulary, 6)
 
 
 @pytest.mark.parametrize("n_jobs", [1, 2])
@@ -74,11 +108,10 @@ def test_nbsvm_features_are_count_vectorizers(
 ) -> None:
     texts, labels = synthetic_reviews(40, 3)
     features = NgramFeatures(ngram_max=3, min_df=2, alpha=1.0, max_len=4096)
-    reference = clone(features.vectorizer)
+    reference = vectorizer(ngram_range=(1, 3), min_df=2, binary=True)
     x = reference.fit_transform(texts)
     train_ids = features.fit_transform(texts, labels)
     assert features.vocab_size == len(reference.vocabulary_)
-    assert not hasattr(features.vectorizer, "vocabulary_")  # only the index is pickled
     monkeypatch.setattr(nbsvm, "CHUNK", 9)
     # ids are 1 + the vectorizer's columns: the same n-grams per review.
     for ids in (train_ids, features.transform(texts, n_jobs=n_jobs)):
@@ -86,7 +119,7 @@ def test_nbsvm_features_are_count_vectorizers(
             sorted(x[i].indices) for i in range(x.shape[0])]
 
 
-def test_tfidf_scorer_is_the_pipeline() -> None:
+def test_tfidf_pipeline_is_scikit_learns_tfidf_vectorizer_pipeline() -> None:
     texts, labels = synthetic_reviews(60, 5)
     cfg = from_dict(
         tfidf_logreg.Params,
@@ -94,10 +127,12 @@ def test_tfidf_scorer_is_the_pipeline() -> None:
          "C": 10.0, "max_iter": 200},
         "train.tfidf_logreg",
     )
-    pipeline = tfidf_logreg.build(cfg).fit(texts, labels)
+    pipeline = pickle.loads(pickle.dumps(tfidf_logreg.build(cfg).fit(texts, labels)))
+    reference = make_pipeline(
+        TfidfVectorizer(token_pattern=r"\S+", lowercase=False, ngram_range=(1, 2), min_df=2,
+                        sublinear_tf=True, dtype=np.float32),
+        LogisticRegression(C=10.0, max_iter=200, random_state=0),
+    ).fit(texts, labels)
     queries = [*synthetic_reviews(20, 6)[0], "", "unseen words"]
-    scorer = pickle.loads(pickle.dumps(tfidf_logreg.export(pipeline)))
-    want = pipeline.predict_proba(queries)
-    got = scorer.predict_proba(queries)
-    np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
-    assert (got[:, 1] >= 0.5).tolist() == (want[:, 1] >= 0.5).tolist()
+    np.testing.assert_array_equal(pipeline.predict_proba(queries),
+                                  reference.predict_proba(queries))
