@@ -1,39 +1,44 @@
-"""Stage ``vectorize``: adapt the project's TextVectorization on the train split, store token ids.
+"""Stage ``vectorize``: the train split's vocabulary and every split's token ids.
 
 Inputs:  data/prepared/imdb/{train,val,test}.parquet (columns ``text``, ``label``).
 Outputs: data/prepared/vectorized/vocab.tsv (line i = ``token<TAB>count`` of id i; count = its
          occurrences in the train split; id 0 the pad token "", id 1 "[UNK]", then by decreasing
-         frequency, ties broken by Keras' deterministic order) and {train,val,test}.npz (``ids``
+         frequency, ties by decreasing UTF-8 bytes) and {train,val,test}.npz (``ids``
          int32 flat, ``offsets`` int64 n + 1, ``labels`` int8);
          metrics/vectorize.json (vocabulary size, tokens per split, train review lengths,
          share of val/test tokens unknown to the train vocabulary).
-Params:  none. The full vocabulary is kept (``max_tokens=None``); each model family picks its
-         top-k vocabulary and sequence length with ``stages.data.vectorized.load_split``.
+Params:  none. The full vocabulary is kept; each model family picks its top-k vocabulary and
+         sequence length with ``stages.data.vectorized.load_split``.
+
+Tokens and vocabulary are what Keras' ``TextVectorization`` (``stages.data.text``: the project's
+standardization, whitespace split, ``max_tokens=None``) adapts and returns, computed in Python
+without TensorFlow: ``standardize.split_tokens``, and Keras' own vocabulary order (its
+``IndexLookup`` sorts by count, then by token, descending). ``tests/stage/test_vectorize.py``
+checks the stored ids against the Keras layer.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
+from itertools import chain, repeat
 from pathlib import Path
 
-import keras
 import numpy as np
 import pandas as pd
-import tensorflow as tf
 
 from stages.common.cli import stage_main
 from stages.common.errors import StageError
 from stages.common.io import atomic_path, atomic_write_json
 from stages.common.params import Params, load_params
 from stages.common.paths import METRICS_DIR, PREPARED_DIR
-from stages.data.text import make_vectorizer
-from stages.data.vectorized import UNK_ID, save_split
+from stages.data.standardize import split_tokens
+from stages.data.vectorized import PAD_TOKEN, UNK_ID, UNK_TOKEN, save_split
 
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
-BATCH_SIZE = 2048
 # Sequence lengths the model families consider; the metrics say how many reviews each truncates.
 LENGTH_THRESHOLDS = (200, 400, 600)
 
@@ -48,18 +53,21 @@ def read_split(path: Path) -> tuple[list[str], np.ndarray]:
     return frame["text"].tolist(), frame["label"].to_numpy(dtype=np.int8)
 
 
-def tokenize(
-    vectorizer: keras.layers.TextVectorization, texts: list[str]
-) -> tuple[np.ndarray, np.ndarray]:
-    """Token ids of ``texts`` as flat int32 ``ids`` and int64 ``offsets`` (len(texts) + 1)."""
-    ids = [np.zeros(0, dtype=np.int32)]
-    lengths = [np.zeros(0, dtype=np.int64)]
-    for start in range(0, len(texts), BATCH_SIZE):
-        ragged = vectorizer(tf.constant(texts[start : start + BATCH_SIZE], dtype=tf.string))
-        ids.append(ragged.flat_values.numpy().astype(np.int32))
-        lengths.append(ragged.row_lengths().numpy().astype(np.int64))
-    offsets = np.concatenate([[0], np.cumsum(np.concatenate(lengths))]).astype(np.int64)
-    return np.concatenate(ids), offsets
+def adapt_vocabulary(train_tokens: list[list[bytes]]) -> list[str]:
+    """The pad token, ``[UNK]``, then the train split's tokens by decreasing count, ties by
+    decreasing UTF-8 bytes: the order of ``TextVectorization.adapt``."""
+    counts = Counter(chain.from_iterable(train_tokens))
+    ordered = sorted(counts.items(), key=lambda item: (item[1], item[0]), reverse=True)
+    return [PAD_TOKEN, UNK_TOKEN, *(token.decode() for token, _ in ordered)]
+
+
+def tokenize(ids: dict[bytes, int], tokens: list[list[bytes]]) -> tuple[np.ndarray, np.ndarray]:
+    """Token ids of the reviews' ``tokens`` as flat int32 ``ids`` and int64 ``offsets``
+    (len(tokens) + 1); a token without an id is ``[UNK]``."""
+    lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
+    flat = np.fromiter(map(ids.get, chain.from_iterable(tokens), repeat(UNK_ID)),
+                       dtype=np.int32, count=int(lengths.sum()))
+    return flat, np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
 
 
 def vocab_counts(vocab: list[str], train_ids: np.ndarray) -> np.ndarray:
@@ -108,7 +116,8 @@ def run(
     prepared_dir: Path = PREPARED_DIR,
     metrics_dir: Path = METRICS_DIR,
 ) -> dict[str, float]:
-    """Adapt on train, tokenize every split, write vocab.tsv, the .npz splits and the metrics.
+    """Learn the vocabulary on train, tokenize every split, write vocab.tsv, the .npz splits
+    and the metrics.
 
     Args:
         params: validated params (this stage reads none; kept for the common stage signature).
@@ -120,13 +129,11 @@ def run(
     """
     splits = {name: read_split(prepared_dir / "imdb" / f"{name}.parquet") for name in SPLITS}
     start = time.perf_counter()
-    vectorizer = make_vectorizer()
-    vectorizer.adapt(tf.data.Dataset.from_tensor_slices(splits["train"][0]).batch(BATCH_SIZE))
-    vocab = [str(token) for token in vectorizer.get_vocabulary()]
-    seconds = time.perf_counter() - start
-    log.info("vocabulary of %d tokens adapted on train in %.1f s", len(vocab), seconds)
-    start = time.perf_counter()
-    tokenized = {name: tokenize(vectorizer, texts) for name, (texts, _) in splits.items()}
+    tokens = {name: split_tokens(texts) for name, (texts, _) in splits.items()}
+    vocab = adapt_vocabulary(tokens["train"])
+    log.info("vocabulary of %d tokens from train", len(vocab))
+    ids = {token.encode(): i for i, token in enumerate(vocab) if i >= UNK_ID}
+    tokenized = {name: tokenize(ids, split) for name, split in tokens.items()}
     seconds = time.perf_counter() - start
     log.info("tokenized %d reviews in %.1f s", sum(len(t) for t, _ in splits.values()), seconds)
     counts = vocab_counts(vocab, tokenized["train"][0])

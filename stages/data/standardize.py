@@ -94,6 +94,12 @@ def standardize_texts(texts: list[str]) -> list[str]:
     return out
 
 
+def split_tokens(texts: list[str]) -> list[list[bytes]]:
+    """Each review's tokens: its standardized text's UTF-8 bytes split on ASCII whitespace, as
+    TensorFlow's whitespace split does (``str.split()`` would also split on Unicode spaces such
+    as U+00A0, which the vocabulary keeps)."""
+    return [text.encode().split() for text in standardize_texts(texts)]
+
 def _lower(text: str) -> str:
     if text.isascii() or not (_MAY_DIFFER.search(text) and _ICU_DIFFERS.search(text)):
         return text.lower()

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from stages.common.constants import PREDICT_BATCH, PREPROCESS_KEYS
-from stages.data.standardize import standardize_texts
+from stages.data.standardize import split_tokens, standardize_texts
 from stages.data.vectorized import UNK_ID, pad_rows
 
 ENCODER_FILE = "encoder.joblib"
@@ -85,10 +85,8 @@ class TokenIdEncoder:
         if "_ids" not in self.__dict__:  # built on first use, not pickled
             self._ids = {token.encode(): i for i, token in enumerate(self.vocabulary) if token}
         ids = self._ids
-        # bytes.split() splits on ASCII whitespace only, as TensorFlow's split does (str.split()
-        # would also split on Unicode spaces such as U+00A0, which the vocabulary keeps).
-        return [np.array([ids.get(token, UNK_ID) for token in text.encode().split()], np.int32)
-                for text in standardize_texts(texts)]
+        return [np.array([ids.get(token, UNK_ID) for token in tokens], np.int32)
+                for tokens in split_tokens(texts)]
 
     def transform(self, texts: list[str]) -> np.ndarray:
         """Token ids ``[len(texts), seq_len]``."""
