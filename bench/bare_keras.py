@@ -19,6 +19,7 @@ import logging
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -46,6 +47,16 @@ def build(family: str, cfg, build_kwargs: dict, steps: int) -> keras.Model:
     model, strategy = build_model(registry.spec(family).builder, cfg, build_kwargs)
     with strategy.scope():
         return compile_model(model, cfg, decay_steps=steps)
+
+
+def family_features(family: str, prepared: Path) -> tuple[Any, Any]:
+    """The family's params.yaml params and its features from ``prepared``, with the stage's
+    deterministic kernels switched on."""
+    tf.config.experimental.enable_op_determinism()  # as the stage: the same kernels both ways
+    spec = registry.spec(family)
+    cfg = registry.family_params(registry.load_params(), family)
+    inputs = Inputs(prepared / "vectorized", prepared / "embeddings.npy", prepared / "imdb")
+    return cfg, spec.features(cfg, inputs.of(spec))
 
 
 def epoch_seconds(
@@ -84,12 +95,7 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"prepared data directory (default {PREPARED_DIR})")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    tf.config.experimental.enable_op_determinism()  # as the stage: the same kernels both ways
-    spec = registry.spec(args.family)
-    cfg = registry.family_params(registry.load_params(), args.family)
-    prepared = args.prepared
-    inputs = Inputs(prepared / "vectorized", prepared / "embeddings.npy", prepared / "imdb")
-    features = spec.features(cfg, inputs.of(spec))
+    cfg, features = family_features(args.family, args.prepared)
     x, y = features.data["train"]
     if args.rows:
         x, y = x[: args.rows], y[: args.rows]

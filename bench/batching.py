@@ -23,14 +23,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-import keras  # noqa: E402
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
+from bench.bare_keras import build, family_features  # noqa: E402
 from stages.common.paths import PREPARED_DIR  # noqa: E402
 from stages.models import registry  # noqa: E402
-from stages.models.keras.fit import build_model, compile_model, predict_keras, train_dataset  # noqa: E402
-from stages.train_classifier import Inputs  # noqa: E402
+from stages.models.keras.fit import predict_keras, train_dataset  # noqa: E402
 
 log = logging.getLogger("bench")
 BATCHING = ("padded", "length")
@@ -44,20 +42,13 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"prepared data directory (default {PREPARED_DIR})")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    tf.config.experimental.enable_op_determinism()  # as the stage: the same kernels both ways
-    spec = registry.spec(args.family)
-    base = registry.family_params(registry.load_params(), args.family)
-    prepared = args.prepared
-    inputs = Inputs(prepared / "vectorized", prepared / "embeddings.npy", prepared / "imdb")
-    features = spec.features(base, inputs.of(spec))
+    base, features = family_features(args.family, args.prepared)
     (x, y), (x_val, y_val) = features.data["train"], features.data["val"]
+    steps = args.epochs * -(-len(y) // base.batch_size)
     models, datasets = {}, {}
     for batching in BATCHING:
         cfg = dataclasses.replace(base, batching=batching)
-        keras.utils.set_random_seed(cfg.seed)
-        model, _ = build_model(spec.builder, cfg, features.build_kwargs)
-        steps = args.epochs * -(-len(y) // cfg.batch_size)
-        models[batching] = compile_model(model, cfg, decay_steps=steps)
+        models[batching] = build(args.family, cfg, features.build_kwargs, steps)
         datasets[batching] = train_dataset(cfg, x, y)
     seconds: dict[str, list[float]] = {b: [] for b in BATCHING}
     for epoch in range(args.epochs):
