@@ -192,7 +192,7 @@ def test_tfidf_logreg_metrics_match_its_saved_pipeline(
     probs = model.predict_proba(standardize_texts(test["text"].tolist()))[:, 1]
     recomputed = compute_metrics(test["label"].to_numpy(), probs)
     assert recomputed == pytest.approx({k: metrics[k] for k in recomputed})
-    assert "br" not in model.index.tokens  # <br /> stripped like the rest
+    assert "br" not in model["counts"].index_.tokens  # <br /> stripped like the rest
     client = MlflowClient(store)
     (run_,) = client.search_runs([client.get_experiment_by_name("sentiment").experiment_id])
     assert run_.data.params["ngram_max"] == "2"

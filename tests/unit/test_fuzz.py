@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from stages.commands import predict
 from stages.data.charvocab import ENGLISH, CharVocab, VocabError
+from stages.data.standardize import split_tokens
 from stages.data.text import make_vectorizer, standardize
 from stages.tokenize_translate import TranslateDataError, read_pairs
 from stages.vectorize import tokenize
@@ -155,11 +156,13 @@ def test_vectorizer_random_reviews_match_the_documented_standard() -> None:
     vectorizer = make_vectorizer(vocabulary)
     rng = np.random.default_rng(3)
     texts = [_random_review(rng) for _ in range(500)] + ["good\x00BAD", "\x00", "<br/>Movie!"]
-    ids, offsets = tokenize(vectorizer, texts)  # the vectorize stage's own batching
+    stage_ids = {token.encode(): i for i, token in enumerate(vocabulary) if i}
+    ids, offsets = tokenize(stage_ids, split_tokens(texts))  # the vectorize stage's own path
     assert len(offsets) == len(texts) + 1 and offsets[-1] == len(ids)
+    keras = vectorizer(tf.constant(texts)).to_list()  # the Keras layer it reproduces
     for i, text in enumerate(texts):
         expected = [index.get(token, 1) for token in _reference_tokens(text)]
-        assert ids[offsets[i] : offsets[i + 1]].tolist() == expected, repr(text)
+        assert ids[offsets[i] : offsets[i + 1]].tolist() == expected == keras[i], repr(text)
     assert ids[offsets[-4] : offsets[-3]].tolist() == [index["good"], index["bad"]]
 
 
