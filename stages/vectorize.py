@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from itertools import chain, repeat
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +34,7 @@ from stages.common.io import atomic_path, atomic_write_json
 from stages.common.params import Params, load_params
 from stages.common.paths import METRICS_DIR, PREPARED_DIR
 from stages.data.standardize import split_tokens
-from stages.data.vectorized import PAD_TOKEN, UNK_ID, UNK_TOKEN, save_split
+from stages.data.vectorized import PAD_TOKEN, UNK_ID, UNK_TOKEN, save_split, token_index, tokenize
 
 log = logging.getLogger(__name__)
 
@@ -59,15 +59,6 @@ def adapt_vocabulary(train_tokens: list[list[bytes]]) -> list[str]:
     counts = Counter(chain.from_iterable(train_tokens))
     ordered = sorted(counts.items(), key=lambda item: (item[1], item[0]), reverse=True)
     return [PAD_TOKEN, UNK_TOKEN, *(token.decode() for token, _ in ordered)]
-
-
-def tokenize(ids: dict[bytes, int], tokens: list[list[bytes]]) -> tuple[np.ndarray, np.ndarray]:
-    """Token ids of the reviews' ``tokens`` as flat int32 ``ids`` and int64 ``offsets``
-    (len(tokens) + 1); a token without an id is ``[UNK]``."""
-    lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
-    flat = np.fromiter(map(ids.get, chain.from_iterable(tokens), repeat(UNK_ID)),
-                       dtype=np.int32, count=int(lengths.sum()))
-    return flat, np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
 
 
 def vocab_counts(vocab: list[str], train_ids: np.ndarray) -> np.ndarray:
@@ -132,8 +123,8 @@ def run(
     tokens = {name: split_tokens(texts) for name, (texts, _) in splits.items()}
     vocab = adapt_vocabulary(tokens["train"])
     log.info("vocabulary of %d tokens from train", len(vocab))
-    ids = {token.encode(): i for i, token in enumerate(vocab) if i >= UNK_ID}
-    tokenized = {name: tokenize(ids, split) for name, split in tokens.items()}
+    index = token_index(vocab)
+    tokenized = {name: tokenize(index, split) for name, split in tokens.items()}
     seconds = time.perf_counter() - start
     log.info("tokenized %d reviews in %.1f s", sum(len(t) for t, _ in splits.values()), seconds)
     counts = vocab_counts(vocab, tokenized["train"][0])

@@ -8,6 +8,7 @@ length from the stored ids. NumPy only: stages that read the ids need no TensorF
 from __future__ import annotations
 
 import zipfile
+from itertools import chain, repeat
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,20 @@ def clip_ids(ids: np.ndarray, vocab_size: int) -> np.ndarray:
     if vocab_size < 2:
         raise ValueError(f"vocab_size must be >= 2 (pad and [UNK]), got {vocab_size}")
     return np.where(ids >= vocab_size, UNK_ID, ids).astype(np.int32)
+
+
+def token_index(vocabulary: list[str]) -> dict[bytes, int]:
+    """Each token's UTF-8 bytes -> its id in ``vocabulary``; the pad token gets none."""
+    return {token.encode(): i for i, token in enumerate(vocabulary) if i != PAD_ID}
+
+
+def tokenize(index: dict[bytes, int], tokens: list[list[bytes]]) -> tuple[np.ndarray, np.ndarray]:
+    """Token ids of the reviews' ``tokens`` as flat int32 ``ids`` and int64 ``offsets``
+    (len(tokens) + 1); a token missing from ``index`` is ``[UNK]``."""
+    lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
+    flat = np.fromiter(map(index.get, chain.from_iterable(tokens), repeat(UNK_ID)),
+                       dtype=np.int32, count=int(lengths.sum()))
+    return flat, np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
 
 
 def save_split(path: Path, *, ids: np.ndarray, offsets: np.ndarray, labels: np.ndarray) -> None:

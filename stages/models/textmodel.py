@@ -16,7 +16,7 @@ import numpy as np
 
 from stages.common.constants import PREDICT_BATCH, PREPROCESS_KEYS
 from stages.data.standardize import split_tokens, standardize_texts
-from stages.data.vectorized import UNK_ID, pad_rows
+from stages.data.vectorized import pad_rows, token_index, tokenize
 
 ENCODER_FILE = "encoder.joblib"
 KERAS_FILE = "model.keras"
@@ -56,9 +56,9 @@ class TokenIdEncoder:
     """Reviews -> int32 ``[n, seq_len]`` token ids, exactly as the family was trained on.
 
     The vocabulary is the vectorize stage's, clipped to the family's top ``vocab_size`` ids
-    (a dropped token is out of vocabulary, id 1, as ``clip_ids`` makes it). Tokens are the
-    pipeline's standardized text split on ASCII whitespace, as TensorFlow's whitespace split
-    does (``bench/standardize_identity.py`` checks the ids against the vectorize stage's on
+    (a dropped token is out of vocabulary, id 1, as ``clip_ids`` makes it). Tokens and ids
+    come from the vectorize stage's own ``split_tokens`` and ``tokenize``
+    (``bench/standardize_identity.py`` checks them against TensorFlow's ``TextVectorization`` on
     every IMDB review); padding and truncation are ``load_split``'s own.
     """
 
@@ -78,15 +78,14 @@ class TokenIdEncoder:
         return {key: getattr(self, key) for key in PREPROCESS_KEYS}
 
     def __getstate__(self) -> dict[str, Any]:
-        return {key: value for key, value in self.__dict__.items() if key != "_ids"}
+        return {key: value for key, value in self.__dict__.items() if key != "_index"}
 
     def token_ids(self, texts: list[str]) -> list[np.ndarray]:
         """Each review's int32 token ids, whole (before padding and truncation)."""
-        if "_ids" not in self.__dict__:  # built on first use, not pickled
-            self._ids = {token.encode(): i for i, token in enumerate(self.vocabulary) if token}
-        ids = self._ids
-        return [np.array([ids.get(token, UNK_ID) for token in tokens], np.int32)
-                for tokens in split_tokens(texts)]
+        if "_index" not in self.__dict__:  # built on first use, not pickled
+            self._index = token_index(self.vocabulary)
+        ids, offsets = tokenize(self._index, split_tokens(texts))
+        return [ids[start:end] for start, end in zip(offsets[:-1], offsets[1:], strict=True)]
 
     def transform(self, texts: list[str]) -> np.ndarray:
         """Token ids ``[len(texts), seq_len]``."""

@@ -16,8 +16,8 @@ from stages.commands import predict
 from stages.data.charvocab import ENGLISH, CharVocab, VocabError
 from stages.data.standardize import split_tokens
 from stages.data.text import make_vectorizer, standardize
+from stages.data.vectorized import token_index, tokenize
 from stages.tokenize_translate import TranslateDataError, read_pairs
-from stages.vectorize import tokenize
 
 # Row parts: mostly well-formed, sometimes not (quotes, stray separators and line ends, a BOM, NUL,
 # upper case, digits, accents, emoji, spaces).
@@ -156,8 +156,7 @@ def test_vectorizer_random_reviews_match_the_documented_standard() -> None:
     vectorizer = make_vectorizer(vocabulary)
     rng = np.random.default_rng(3)
     texts = [_random_review(rng) for _ in range(500)] + ["good\x00BAD", "\x00", "<br/>Movie!"]
-    stage_ids = {token.encode(): i for i, token in enumerate(vocabulary) if i}
-    ids, offsets = tokenize(stage_ids, split_tokens(texts))  # the vectorize stage's own path
+    ids, offsets = tokenize(token_index(vocabulary), split_tokens(texts))  # the stage's path
     assert len(offsets) == len(texts) + 1 and offsets[-1] == len(ids)
     keras = vectorizer(tf.constant(texts)).to_list()  # the Keras layer it reproduces
     for i, text in enumerate(texts):
