@@ -22,8 +22,11 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(RUNTIME): requirements.txt constraints.txt | $(BIN)/python
+# The project itself, editable and without dependencies: its commands (nlp-predict, nlp-serve,
+# nlp-significance, nlp-tracking-server) land in .venv/bin.
+$(RUNTIME): requirements.txt constraints.txt pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -r requirements.txt -c constraints.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
 $(TEAM): requirements-team.txt $(RUNTIME)
@@ -49,8 +52,8 @@ lint: $(DEV)
 # MLFLOW_TRACKING_URI set live in that store instead. It logs the address of each experiment's
 # runs table (MLflow's UI opens experiments on their GenAI overview otherwise).
 ui: $(RUNTIME)
-	$(BIN)/python -m stages.commands.tracking_server ui --port 5000
+	$(BIN)/nlp-tracking-server ui --port 5000
 
 # Idempotent: a restart keeps the database, the artifacts and the password (.team-server/).
 team-server: $(TEAM)
-	$(BIN)/python -m stages.commands.tracking_server team --dir $(abspath .team-server) --port $(TEAM_PORT)
+	$(BIN)/nlp-tracking-server team --dir $(abspath .team-server) --port $(TEAM_PORT)

@@ -1,9 +1,13 @@
 """Compare the trained families and register the best sentiment model.
 
 Run as ``python -m stages.compare`` (DVC: ``compare``).
-Inputs: ``stages/references.yaml`` (the families and their reference numbers), each listed
-family's ``metrics/<family>.json`` and, for the sentiment families,
-``metrics/plots/<family>_history.csv``.
+Inputs: the families configured in params.yaml and their reference numbers (their modules,
+``stages/families/``); for each sentiment family its test predictions
+``metrics/predictions/<family>.npz`` (its test metrics are computed from them, as its training
+stage computed ``metrics/<family>.json``), its history ``metrics/history/<family>.csv`` (the
+validation accuracy of the kept weights is its best epoch's) and ``models/<family>/run.json``
+and ``mlflow.json``; for each translator ``metrics/<family>.json``. dvc.yaml declares the
+directories, which only the training stages write, so a new family needs no new dep here.
 Outputs: ``metrics/summary.md`` (the sentiment leaderboard beside the reference numbers, and the
 translator results) and ``metrics/plots/comparison.png`` (accuracies, accuracy by epoch and the
 confusion matrices of all sentiment families side by side).
@@ -31,12 +35,14 @@ from stages.common.cli import stage_main
 from stages.common.constants import REGISTERED_MODEL
 from stages.common.errors import StageError
 from stages.common.io import atomic_write_text
-from stages.common.paths import METRICS_DIR, MODELS_DIR, PLOTS_DIR
+from stages.common.paths import HISTORY_DIR, METRICS_DIR, MODELS_DIR, PLOTS_DIR, PREDICTIONS_DIR
+from stages.evaluation.metrics import compute_metrics
 from stages.evaluation.plots import plot_comparison
 from stages.evaluation.predictions import parse_predictions
-from stages.evaluation.references import CONFUSION, REFERENCES_FILE, load_references
 from stages.evaluation.stats import accuracy_interval, correctness, mcnemar
 from stages.evaluation.summary import BOOTSTRAP_SEED, SELECTION_KEY, format_pvalue, render_summary
+from stages.families import registry
+from stages.families.registry import CONFUSION, Reference
 from stages.tracking import checks, store
 from stages.tracking.model_registry import check_record, read_record, register_champion
 
@@ -45,9 +51,6 @@ log = logging.getLogger(__name__)
 SENTIMENT_KEYS = ("accuracy", "f1", "roc_auc", *CONFUSION, "loss")
 # Facts of the training run (models/<family>/run.json), shown in the summary, never diffed.
 RUN_FACT_KEYS = ("training_seconds", "param_count")
-# A family trained on the whole train set (the seed protocol) has no validation score: it is
-# listed, but cannot be chosen as champion.
-OPTIONAL_SENTIMENT_KEYS = (SELECTION_KEY,)
 TRANSLATION_KEYS = ("exact_match", "char_accuracy", "loss")
 
 
@@ -55,10 +58,8 @@ class CompareError(StageError):
     """An input of the comparison is missing or malformed, or the champion cannot be found."""
 
 
-def read_metrics(
-    path: Path, keys: tuple[str, ...], target: str, optional: tuple[str, ...] = ()
-) -> dict[str, float]:
-    """The ``keys`` of a family's metrics file, and the ``optional`` ones (NaN when absent).
+def read_metrics(path: Path, keys: tuple[str, ...], target: str) -> dict[str, float]:
+    """The ``keys`` of a family's metrics file (a translator's, or a run's facts).
 
     Raises:
         CompareError: the file (naming the ``dvc repro`` target that writes it) or a key is
@@ -70,19 +71,26 @@ def read_metrics(
     missing = [key for key in keys if not isinstance(raw, dict) or key not in raw]
     if missing:
         raise CompareError(f"{path}: missing metric {missing[0]!r} (rerun: dvc repro {target})")
-    present = [*keys, *(key for key in optional if key in raw)]
-    bad = [k for k in present if isinstance(raw[k], bool)
+    bad = [k for k in keys if isinstance(raw[k], bool)
            or not isinstance(raw[k], (int, float)) or not math.isfinite(raw[k])]
     if bad:
         raise CompareError(f"{path}: metric {bad[0]!r} is not a finite number: {raw[bad[0]]!r}")
-    return {key: raw.get(key, math.nan) for key in (*keys, *optional)}
+    return {key: raw[key] for key in keys}
+
+
+def references() -> dict[str, dict[str, Reference]]:
+    """``{task: {family: Reference}}`` of the families configured in params.yaml."""
+    return {"sentiment": {f: registry.spec(f).reference for f in registry.sentiment_families()},
+            "translation": {f: registry.spec(f).reference
+                            for f in registry.translator_families()}}
 
 
 def read_history(path: Path, target: str) -> pd.DataFrame:
-    """A sentiment family's per-epoch ``epoch, accuracy`` (``val_accuracy`` and more kept)."""
+    """A sentiment family's per-epoch ``epoch, accuracy`` (``val_accuracy`` and more kept; the
+    empty val columns of a family that validates on nothing dropped)."""
     if not path.is_file():
         raise CompareError(f"{path} is missing (run: dvc repro {target})")
-    history = pd.read_csv(path)
+    history = pd.read_csv(path).dropna(axis=1, how="all")
     missing = sorted({"epoch", "accuracy"} - set(history.columns))
     if missing:
         raise CompareError(f"{path}: missing column {missing[0]!r}")
@@ -94,6 +102,16 @@ def read_predictions(path: Path, target: str) -> tuple[np.ndarray, np.ndarray]:
     if not path.is_file():
         raise CompareError(f"{path} is missing (run: dvc repro {target})")
     return parse_predictions(path.read_bytes(), source=str(path))
+
+
+def test_scores(
+    predictions: tuple[np.ndarray, np.ndarray], history: pd.DataFrame
+) -> dict[str, float]:
+    """A sentiment family's test metrics, and the validation accuracy of its kept weights (its
+    best epoch's; NaN for a family trained on the whole train set, which cannot be champion)."""
+    scores = compute_metrics(*predictions)
+    best = history["val_accuracy"].max() if "val_accuracy" in history else math.nan
+    return {key: scores[key] for key in SENTIMENT_KEYS} | {SELECTION_KEY: float(best)}
 
 
 def accuracy_band(predictions: tuple[np.ndarray, np.ndarray]) -> dict[str, float]:
@@ -136,36 +154,36 @@ def selection_tags(metrics: dict[str, float]) -> dict[str, str]:
 
 def run(
     *,
-    references_path: Path = REFERENCES_FILE,
+    refs: dict[str, dict[str, Reference]] | None = None,
     metrics_dir: Path = METRICS_DIR,
     plots_dir: Path = PLOTS_DIR,
     models_dir: Path = MODELS_DIR,
-    predictions_dir: Path | None = None,
+    predictions_dir: Path = PREDICTIONS_DIR,
+    history_dir: Path = HISTORY_DIR,
 ) -> dict[str, str]:
     """Read every family's results, write the summary and figure, register the champion.
+
+    Args:
+        refs: the families compared and their references (default: ``references()``).
 
     Returns:
         ``champion`` (family), ``version`` (registered model version) and ``run_id``.
     """
     import mlflow
 
-    predictions_dir = predictions_dir or metrics_dir / "predictions"
-    refs = load_references(references_path)
-    sentiment = {family: read_metrics(metrics_dir / f"{family}.json", SENTIMENT_KEYS,
-                                      f"train@{family}", OPTIONAL_SENTIMENT_KEYS)
+    refs = refs or references()
+    histories = {family: read_history(history_dir / f"{family}.csv", f"train@{family}")
+                 for family in refs["sentiment"]}
+    predictions = {family: read_predictions(predictions_dir / f"{family}.npz", f"train@{family}")
+                   for family in refs["sentiment"]}
+    sentiment = {family: test_scores(predictions[family], histories[family])
                  | read_metrics(models_dir / family / "run.json", RUN_FACT_KEYS, f"train@{family}")
+                 | accuracy_band(predictions[family])
                  for family in refs["sentiment"]}
     translation = {family: read_metrics(metrics_dir / f"{family}.json", TRANSLATION_KEYS,
                                         f"train_translator@{family}")
                    for family in refs["translation"]}
-    histories = {family: read_history(plots_dir / f"{family}_history.csv", f"train@{family}")
-                 for family in refs["sentiment"]}
-    for family in refs["sentiment"]:
-        sentiment[family] |= accuracy_band(read_predictions(
-            predictions_dir / f"{family}.npz", f"train@{family}"))
-    pairs = mcnemar_table({family: read_predictions(predictions_dir / f"{family}.npz",
-                                                    f"train@{family}")
-                           for family in refs["sentiment"]})
+    pairs = mcnemar_table(predictions)
     champion = choose_champion(sentiment)
     uri = store.tracking_uri()
     checks.check_tracking(uri)

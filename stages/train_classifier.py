@@ -1,15 +1,15 @@
 """Train one sentiment family and measure it on the 25,000 IMDB test reviews.
 
 Run as ``python -m stages.train_classifier --family lstm`` (DVC: ``train@<family>``).
-Inputs: the prepared data the family's registry entry names (``stages/models/registry.py``):
+Inputs: the prepared data the family's module names (``INPUTS``, ``stages/families/``):
 ``data/prepared/vectorized/`` (token ids, vocabulary), ``data/prepared/embeddings.npy`` (GloVe)
 or ``data/prepared/imdb/`` (review texts).
 Outputs: ``models/<family>/`` (the model, ``preprocess.json`` and ``run.json``: training time,
 parameter count, epochs and the MLflow run id: facts of this execution, not metrics),
 ``metrics/<family>.json`` (test metrics and the validation accuracy of the kept weights: equal
 for equal code, data and params), ``metrics/predictions/<family>.npz`` (label and P(positive)
-of every test review, for confidence intervals and paired tests), ``metrics/plots/
-<family>_history.csv`` (per epoch) and ``metrics/plots/<family>_confusion.png``.
+of every test review, for confidence intervals and paired tests), ``metrics/history/
+<family>.csv`` (per epoch) and ``metrics/plots/<family>_confusion.png``.
 Each execution is one MLflow run "<family>" in the experiment "sentiment".
 Params: ``train.<family>``.
 
@@ -31,19 +31,30 @@ from stages.common.cli import family_argument, stage_main
 from stages.common.constants import SENTIMENT_EXPERIMENT
 from stages.common.io import atomic_path, atomic_write_json
 from stages.common.params import Params
-from stages.common.paths import METRICS_DIR, MODELS_DIR, PLOTS_DIR, PREDICTIONS_DIR, PREPARED_DIR
+from stages.common.paths import (
+    HISTORY_DIR,
+    METRICS_DIR,
+    MODELS_DIR,
+    PLOTS_DIR,
+    PREDICTIONS_DIR,
+    PREPARED_DIR,
+)
 from stages.evaluation.metrics import compute_metrics
 from stages.evaluation.plots import plot_confusion
 from stages.evaluation.predictions import save_predictions
-from stages.models import registry
+from stages.families import registry
+from stages.families.registry import FamilySpec
 from stages.models.features import Features, Trained
 from stages.models.pyfunc import log_sentiment_model
-from stages.models.registry import FamilySpec
 from stages.models.textmodel import save_text_model
 from stages.tracking import runs
 from stages.tracking.model_registry import RECORD_FILE
 
 log = logging.getLogger(__name__)
+
+# Every history file has these columns (a family that validates on nothing leaves the val ones
+# empty), so one plot definition fits each file of metrics/history/.
+HISTORY_COLUMNS = ("epoch", "accuracy", "loss", "val_accuracy", "val_loss")
 
 
 @dataclass
@@ -71,6 +82,10 @@ class Outputs:
     def predictions_dir(self) -> Path:
         return self.metrics_dir / PREDICTIONS_DIR.relative_to(METRICS_DIR)
 
+    @property
+    def history_dir(self) -> Path:
+        return self.metrics_dir / HISTORY_DIR.relative_to(METRICS_DIR)
+
 
 def save_model(family: str, model: Any, encoder: Any, facts: dict, models_dir: Path) -> None:
     """``models/<family>/``: a raw-text model (``encoder.joblib`` + ``model.keras`` or
@@ -95,8 +110,10 @@ def save_outputs(
     save_model(family, result.model, features.encoder, facts, outputs.models_dir)
     atomic_write_json(outputs.metrics_dir / f"{family}.json", metrics)
     save_predictions(outputs.predictions_dir / f"{family}.npz", result.y_test, result.p_test)
-    with atomic_path(outputs.plots_dir / f"{family}_history.csv") as tmp:
-        result.history.to_csv(tmp, index=False)
+    history = result.history
+    columns = [*HISTORY_COLUMNS, *(c for c in history.columns if c not in HISTORY_COLUMNS)]
+    with atomic_path(outputs.history_dir / f"{family}.csv") as tmp:
+        history.reindex(columns=columns).to_csv(tmp, index=False)
     png = outputs.plots_dir / f"{family}_confusion.png"
     plot_confusion(metrics, png, title=f"{family}: test accuracy {metrics['accuracy']:.4f}")
     return png

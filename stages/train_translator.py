@@ -29,7 +29,7 @@ from stages.common.io import atomic_path, atomic_write_json
 from stages.common.params import Params
 from stages.common.paths import METRICS_DIR, MODELS_DIR, PLOTS_DIR, PREPARED_DIR
 from stages.data.charvocab import CharVocab
-from stages.models import registry
+from stages.families import registry
 from stages.models.translator_fit import Results
 from stages.tracking import keras_log, runs
 

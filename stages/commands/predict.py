@@ -1,11 +1,11 @@
 """Use the trained models from the command line.
 
-``python -m stages.predict sentiment [--family lstm] [--format text|csv|json] REVIEW ...`` (or
+``nlp-predict sentiment [--family lstm] [--format text|csv|json] REVIEW ...`` (or
 ``--file PATH``, or ``-`` for stdin: one review per line) prints the label (``pos``/``neg``) and
 P(positive) of each review, scored by the raw-text model of ``models/<family>/`` (its encoder
 holds the training stage's own tokenization); ``--family champion`` uses the MLflow model
 ``imdb-sentiment@champion``, which carries its own.
-``python -m stages.predict translate WORD [WORD ...] [--family seq2seq]`` prints
+``nlp-predict translate WORD [WORD ...] [--family seq2seq]`` prints
 ``english<TAB>korean`` per word, translated by greedy decoding with ``models/<family>/``.
 Exit status: 0 on success, 1 when the model is missing, 2 for input the command cannot read.
 """
@@ -27,13 +27,11 @@ from stages.common.constants import THRESHOLD
 from stages.common.logs import setup_logging
 from stages.common.paths import MODELS_DIR
 from stages.data.charvocab import CharVocab, VocabError
-from stages.models import registry
+from stages.families import registry
 
 log = logging.getLogger(__name__)
 
-TRANSLATORS = registry.translator_families()
 CHAMPION = "champion"
-SENTIMENT_FAMILIES = (*registry.sentiment_families(), CHAMPION)
 TEXT_WIDTH = 70  # characters of a review shown by --format text
 
 
@@ -201,19 +199,20 @@ def _sentiment_command(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """One subcommand per task; each sets ``handler`` to the function that runs it."""
     parser = argparse.ArgumentParser(
-        prog="python -m stages.predict", description=__doc__.splitlines()[0]
+        prog="nlp-predict", description=__doc__.splitlines()[0]
     )
     commands = parser.add_subparsers(dest="command", required=True)
     tr = commands.add_parser("translate", help="translate English words to Korean")
     tr.add_argument("words", nargs="+", metavar="WORD", help="English words (letters a-z)")
-    tr.add_argument("--family", choices=TRANSLATORS, default="seq2seq_attention")
+    tr.add_argument("--family", choices=registry.translator_families(),
+                    default="seq2seq_attention")
     tr.add_argument("--models-dir", type=Path, default=MODELS_DIR, help=argparse.SUPPRESS)
     tr.set_defaults(handler=_translate_command)
     se = commands.add_parser("sentiment", help="classify movie reviews as pos/neg")
     se.add_argument("reviews", nargs="*", metavar="REVIEW", help="review texts; - reads stdin")
     se.add_argument("--file", metavar="PATH", help="reviews, one per line (- for stdin)")
-    se.add_argument("--family", choices=SENTIMENT_FAMILIES, default=CHAMPION,
-                    help="trained family, or the MLflow alias %(default)s")
+    se.add_argument("--family", choices=[*registry.sentiment_families(), CHAMPION],
+                    default=CHAMPION, help="trained family, or the MLflow alias %(default)s")
     se.add_argument("--format", choices=("text", "csv", "json"), default="text")
     se.add_argument("--models-dir", type=Path, default=MODELS_DIR, help=argparse.SUPPRESS)
     se.set_defaults(handler=_sentiment_command)

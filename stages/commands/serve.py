@@ -158,7 +158,7 @@ def create_app() -> ScoringApp:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m stages.commands.serve",
+    parser = argparse.ArgumentParser(prog="nlp-serve",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("-m", "--model-uri", required=True,
                         help="models:/..., runs:/... or a local model directory")

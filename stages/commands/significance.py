@@ -2,7 +2,8 @@
 
 Usage::
 
-    python -m stages.significance FAMILY [--a REV] [--b REV]
+    nlp-significance FAMILY [--a REV] [--b REV]
+    python -m stages.commands.significance FAMILY [--a REV] [--b REV]
 
 ``REV`` is a git revision (``HEAD``, ``HEAD~1``, a branch, tag or sha), a DVC experiment name
 (``dvc exp show`` lists them; DVC resolves the name to its git ref) or ``workspace`` (the file
@@ -165,7 +166,7 @@ def _run(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m stages.significance``."""
+    """Entry point of ``nlp-significance`` and ``python -m stages.commands.significance``."""
     return stage_main("significance", _run, argv, doc=__doc__, arguments=_arguments)
 
 if __name__ == "__main__":

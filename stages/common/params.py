@@ -2,7 +2,7 @@
 stage works; errors name the key: ``params: train.lstm.units: must be > 0, got 0``.
 
 Each family's params model lives in its module (``stages/families/``); ``parse_params`` gets
-them from ``stages.models.registry``. The shared base of the neural sentiment families and the
+them from ``stages.families.registry``. The shared base of the neural sentiment families and the
 field types several families use are here."""
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ def parse_params(raw: Any, families: Families | None = None) -> Params:
     """Validate a loaded YAML document.
 
     Args:
-        families: section -> family name -> params model (``stages.models.registry`` has
+        families: section -> family name -> params model (``stages.families.registry`` has
             them); without it the family sections stay unvalidated mappings, for the stages
             that read none of them.
     """

@@ -8,7 +8,7 @@ import math
 import pandas as pd
 
 from stages.common.constants import CHAMPION_ALIAS, REGISTERED_MODEL
-from stages.evaluation.references import CONFUSION, Reference
+from stages.families.registry import CONFUSION, Reference
 
 # The champion is chosen on the validation split, never on the test set it is reported on.
 SELECTION_KEY = "best_val_accuracy"
@@ -99,8 +99,10 @@ def render_summary(
     lines = [
         "# Model comparison",
         "",
-        "Written by the `compare` stage from `metrics/<family>.json`; reference numbers from",
-        "`stages/references.yaml`. Figure: `metrics/plots/comparison.png`.",
+        "Written by the `compare` stage from each family's test predictions",
+        "(`metrics/predictions/`), history (`metrics/history/`) and translator metrics;",
+        "reference numbers from the family modules (`stages/families/`).",
+        "Figure: `metrics/plots/comparison.png`.",
         "",
         "## Sentiment families",
         "",

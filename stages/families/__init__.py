@@ -1,6 +1,6 @@
-"""One module per model family: its params model (``Params``), its pure builder (``build``) and,
-for a sentiment family, how the prepared data becomes its input (``features``).
+"""The model families: one module per family, named after it (``Params``, ``build``, ``KIND``,
+``INPUTS``, ``REFERENCE`` and, for a sentiment family, ``features``), and ``registry``, which
+finds them by name and imports each on first use.
 
-``stages.models.registry`` names each module and imports it on first use. A family module
-imports Keras inside ``build`` only, so validating params imports no framework.
+A family module imports Keras inside ``build`` only, so validating params imports no framework.
 """

@@ -9,11 +9,18 @@ from pydantic import model_validator
 
 from stages.common.config import Int, PosInt, model, require
 from stages.common.params import Dropout, NeuralClassifierParams
+from stages.families.registry import Reference
 from stages.models.features import token_features
 
 if TYPE_CHECKING:
     import keras
     import numpy as np
+
+KIND = "keras_sentiment"
+INPUTS = ("vectorized", "embeddings")  # the prepared data it reads (its data deps in dvc.yaml)
+REFERENCE = Reference(
+    source="DLwP ch. 11, frozen GloVe 100d + BiLSTM(32), seq 600", anchor="~ 0.87", accuracy=0.87
+)
 
 # The pretrained layer the Keras loop freezes for the first ``frozen_epochs`` epochs.
 FROZEN_LAYER = "glove"
@@ -38,7 +45,10 @@ class Params(NeuralClassifierParams):
         return self
 
 
-def build(cfg: Params, *, vocab_size: int, embeddings: np.ndarray | None = None) -> keras.Model:
+def build(
+    cfg: Params, *, vocab_size: int, input_length: int | None,
+    embeddings: np.ndarray | None = None,
+) -> keras.Model:
     """GloVe-initialised Embedding (layer ``glove``) -> BiLSTM (last or max) -> Dense sigmoid.
 
     Args:
@@ -55,7 +65,7 @@ def build(cfg: Params, *, vocab_size: int, embeddings: np.ndarray | None = None)
 
     from stages.models.keras.layers import pool, sigmoid_head, token_input
 
-    inputs = token_input(cfg)
+    inputs = token_input(input_length)
     glove = layers.Embedding(vocab_size, embeddings.shape[1], name=FROZEN_LAYER)
     x = glove(inputs)
     glove.set_weights([embeddings[:vocab_size]])

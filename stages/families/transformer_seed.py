@@ -10,11 +10,21 @@ from typing import TYPE_CHECKING
 
 from stages.common.config import PosInt, model
 from stages.common.params import NeuralClassifierParams
+from stages.families.registry import Reference
 from stages.models.features import token_features
 
 if TYPE_CHECKING:
     import keras
     import numpy as np
+
+KIND = "keras_sentiment"
+INPUTS = ("vectorized",)  # the prepared data it reads (its data deps in dvc.yaml)
+REFERENCE = Reference(
+    source="seed transformer classifier (num_words 10000, maxlen 80, 10 epochs)",
+    anchor="0.75296",
+    accuracy=0.75296,
+    confusion={"tn": 10780, "fp": 1720, "fn": 4456, "tp": 8044},
+)
 
 features = token_features  # the family's input: the vectorize stage's token ids
 
@@ -29,7 +39,10 @@ class Params(NeuralClassifierParams):
     ff_dim: PosInt
 
 
-def build(cfg: Params, *, vocab_size: int, embeddings: np.ndarray | None = None) -> keras.Model:
+def build(
+    cfg: Params, *, vocab_size: int, input_length: int | None,
+    embeddings: np.ndarray | None = None,
+) -> keras.Model:
     """The seed: embedding + learned positions, MHA + add & BatchNorm, FFN + add & BatchNorm,
     global average pooling, Dense(2) softmax."""
     import keras
@@ -42,7 +55,7 @@ def build(cfg: Params, *, vocab_size: int, embeddings: np.ndarray | None = None)
         token_input,
     )
 
-    inputs = token_input(cfg)
+    inputs = token_input(input_length)
     x = PositionalEmbedding(cfg.seq_len, vocab_size, cfg.embed_dim, name="embedding")(inputs)
     x = TransformerEncoder(
         cfg.embed_dim, cfg.num_heads, cfg.ff_dim, key_dim=cfg.key_dim, norm="batch", name="encoder"

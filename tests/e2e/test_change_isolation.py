@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from dvc.repo import Repo
 
-from stages.models import registry
+from stages.families import registry
 from tests.conftest import REPO_ROOT
 
 pytestmark = pytest.mark.e2e
@@ -32,10 +32,15 @@ def train_stages(*kinds: registry.Kind) -> set[str]:
 
 
 def family_cases() -> dict[str, set[str]]:
-    """Each family module -> the training stages of the families it defines."""
+    """Each family module -> the training stages of the families that run it (their own, and
+    one whose module builds on it), and compare (which reads every family's reference)."""
     cases: dict[str, set[str]] = {}
-    for family, spec in registry.FAMILIES.items():
-        cases.setdefault(spec.module.replace(".", "/") + ".py", set()).add(training_stage(family))
+    for family in registry.names():
+        module = registry.spec(family).load()
+        used = {module.__name__} | {getattr(v, "__module__", "") for v in vars(module).values()}
+        for name in used & {f"stages.families.{m}" for m in registry.modules()}:
+            path = name.replace(".", "/") + ".py"
+            cases.setdefault(path, {"compare"}).add(training_stage(family))
     return cases
 
 
@@ -44,7 +49,8 @@ CASES = {
     **family_cases(),
     # the fit loops, each run by its kind's families only
     "stages/models/keras/fit.py": KERAS,
-    "stages/models/keras/layers.py": KERAS,
+    # compare imports every family's module, whose builders import the layers
+    "stages/models/keras/layers.py": KERAS | {"compare"},
     "stages/models/sklearn_fit.py": train_stages("sklearn_sentiment"),
     "stages/models/translator_fit.py": train_stages("translator"),
     # shared infrastructure: the training stages log runs, compare reads the store and stats

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from stages.common.params import ParamsError
+from stages.families.registry import names, spec
 from stages.models.keras.fit import compile_model
 from stages.models.keras.layers import (
     INPUT_NAME,
@@ -25,7 +26,6 @@ from stages.models.keras.layers import (
     TransformerEncoder,
     sinusoidal_table,
 )
-from stages.models.registry import FAMILIES, names
 from stages.models.textmodel import KERAS_FILE, StandardizingEncoder, save_text_model
 from tests.classifier_fixtures import GLOVE_DIM, VOCAB, tiny_cfg
 
@@ -38,7 +38,7 @@ VARIANTS = [
     ("transformer", {"position": "sinusoidal", "dropout": 0.1}),
 ]
 # The token-id families (the n-gram families have their own tests).
-TOKEN_FAMILIES = [f for f in names("keras_sentiment") if "vectorized" in FAMILIES[f].inputs]
+TOKEN_FAMILIES = [f for f in names("keras_sentiment") if "vectorized" in spec(f).inputs]
 CASES = [(family, {}) for family in TOKEN_FAMILIES] + VARIANTS
 CASE_IDS = [f"{family}-{'-'.join(map(str, o.values())) or 'params'}" for family, o in CASES]
 
@@ -46,7 +46,8 @@ CASE_IDS = [f"{family}-{'-'.join(map(str, o.values())) or 'params'}" for family,
 def build(family: str, **overrides: object) -> keras.Model:
     cfg = tiny_cfg(family, **overrides)
     embeddings = np.random.default_rng(0).normal(size=(len(VOCAB), GLOVE_DIM)).astype("float32")
-    return FAMILIES[family].builder(cfg, vocab_size=cfg.vocab_size, embeddings=embeddings)
+    return spec(family).builder(cfg, vocab_size=cfg.vocab_size, input_length=cfg.seq_len,
+                                embeddings=embeddings)
 
 
 def tiny_batch(n: int = 16) -> tuple[np.ndarray, np.ndarray]:
@@ -85,7 +86,7 @@ def test_transformer_seed_matches_the_seed_architecture() -> None:
         key_dim=32,
         ff_dim=64,
     )
-    model = FAMILIES["transformer_seed"].builder(cfg, vocab_size=10000)
+    model = spec("transformer_seed").builder(cfg, vocab_size=10000, input_length=80)
     encoder = model.get_layer("encoder")
     assert (encoder.attention.num_heads, encoder.attention.key_dim) == (3, 32)
     assert encoder.norm == "batch"
@@ -98,7 +99,8 @@ def test_transformer_seed_matches_the_seed_architecture() -> None:
 def test_glove_bilstm_starts_from_the_glove_rows() -> None:
     cfg = tiny_cfg("glove_bilstm")
     matrix = np.arange(len(VOCAB) * GLOVE_DIM, dtype="float32").reshape(len(VOCAB), GLOVE_DIM)
-    model = FAMILIES["glove_bilstm"].builder(cfg, vocab_size=30, embeddings=matrix)
+    model = spec("glove_bilstm").builder(cfg, vocab_size=30, input_length=cfg.seq_len,
+                                         embeddings=matrix)
     np.testing.assert_array_equal(model.get_layer("glove").get_weights()[0], matrix[:30])
 
 
@@ -106,8 +108,8 @@ def test_glove_bilstm_without_enough_rows_raises() -> None:
     with pytest.raises(
         ValueError, match=r"glove_bilstm needs a \[>= 40, dim\] matrix, got \(3, 8\)"
     ):
-        FAMILIES["glove_bilstm"].builder(
-            tiny_cfg("glove_bilstm"), vocab_size=40, embeddings=np.zeros((3, 8))
+        spec("glove_bilstm").builder(
+            tiny_cfg("glove_bilstm"), vocab_size=40, input_length=8, embeddings=np.zeros((3, 8))
         )
 
 

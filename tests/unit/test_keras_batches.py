@@ -9,8 +9,14 @@ import pytest
 
 from stages.common.params import ParamsError
 from stages.data.vectorized import pad_rows
-from stages.models.keras.fit import SORT_CHUNK, WIDTH_STEP, make_length_dataset, train_dataset
-from stages.models.registry import spec
+from stages.families.registry import spec
+from stages.models.keras.fit import (
+    SORT_CHUNK,
+    WIDTH_STEP,
+    input_length,
+    make_length_dataset,
+    train_dataset,
+)
 from tests.classifier_fixtures import tiny_cfg
 
 SEQ_LEN = 64
@@ -80,8 +86,9 @@ def test_train_dataset_follows_batching() -> None:
 
 def test_length_batched_lstm_takes_any_length_and_scores_padded() -> None:
     cfg = dataclasses.replace(tiny_cfg("lstm"), batching="length")
-    model = spec("lstm").builder(cfg, vocab_size=cfg.vocab_size)
-    assert model.inputs[0].shape[1] is None
+    length = input_length(cfg, np.zeros((2, cfg.seq_len), np.int32))
+    model = spec("lstm").builder(cfg, vocab_size=cfg.vocab_size, input_length=length)
+    assert length is None and model.inputs[0].shape[1] is None
     ids = np.array([[0, 0, 0, 5, 6, 7]], np.int32)
     assert model(ids).shape == (1, 1) and model(ids[:, -3:]).shape == (1, 1)
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from stages.data.charvocab import CharVocab
+from stages.families.registry import spec, translator_families
 from stages.families.seq2seq import (
     Params as TranslatorParams,
 )
@@ -17,7 +18,6 @@ from stages.families.seq2seq import (
     greedy_decode,
     inference_models,
 )
-from stages.models.registry import FAMILIES, translator_families
 from tests.translate_fixtures import PAIRS
 
 TRANSLATORS = translator_families()
@@ -42,7 +42,7 @@ def _arrays(vocab: CharVocab) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 @pytest.mark.parametrize("family", TRANSLATORS)
 def test_builder_names_layers_and_predicts_every_step(family: str, vocab: CharVocab) -> None:
-    model = FAMILIES[family].builder(_cfg(), vocab_size=vocab.size)
+    model = spec(family).builder(_cfg(), vocab_size=vocab.size)
     names = {layer.name for layer in model.layers}
     assert {"encoder_tokens", "decoder_tokens", "encoder_lstm", "decoder_lstm", "output"} <= names
     assert ("attention" in names) == (family == "seq2seq_attention")
@@ -57,7 +57,7 @@ def test_step_models_match_training_model_under_teacher_forcing(
     family: str, vocab: CharVocab
 ) -> None:
     keras.utils.set_random_seed(1)
-    model = FAMILIES[family].builder(_cfg(), vocab_size=vocab.size)
+    model = spec(family).builder(_cfg(), vocab_size=vocab.size)
     enc, dec_in, _ = _arrays(vocab)  # rows of 2 and 3 letters: padded encoder positions
     expected = np.asarray(model({"encoder_tokens": enc, "decoder_tokens": dec_in}))
     encoder, step = inference_models(model)
@@ -79,7 +79,7 @@ def test_greedy_decoding_memorizes_tiny_vocabulary(
 ) -> None:
     keras.utils.set_random_seed(0)
     cfg = _cfg(epochs=40)
-    model = FAMILIES[family].builder(cfg, vocab_size=vocab.size)
+    model = spec(family).builder(cfg, vocab_size=vocab.size)
     compile_model(model, cfg)
     enc, dec_in, dec_out = _arrays(vocab)
     model.fit(

@@ -121,6 +121,12 @@ def make_length_dataset(
     return ds.prefetch(1)
 
 
+def input_length(cfg: Any, x: np.ndarray) -> int | None:
+    """The length of the model's input: the padded rows' (``x``), or any length (None) for a
+    family trained on length-cut batches."""
+    return None if cfg.batching == "length" else x.shape[1]
+
+
 def train_dataset(cfg: Any, x: Any, y: np.ndarray) -> Any:
     """The training batches ``cfg.batching`` asks for; n-gram id rows are padded at the end."""
     if cfg.batching == "padded":
@@ -249,7 +255,8 @@ def train(spec: Any, cfg: Any, features: Features) -> Trained:
     """
     keras.utils.set_random_seed(cfg.seed)
     tf.config.experimental.enable_op_determinism()
-    builder, data, kwargs = spec.builder, features.data, features.build_kwargs
+    builder, data = spec.builder, features.data
+    kwargs = {**features.build_kwargs, "input_length": input_length(cfg, data["train"][0])}
     model, strategy = build_model(builder, cfg, kwargs)
     replicas = strategy.num_replicas_in_sync
     log.info("strategy %s, num_replicas_in_sync %d", cfg.strategy, replicas)

@@ -293,10 +293,9 @@ class NbLogit(layers.Layer):
         return {**super().get_config(), "vocab_size": self.vocab_size}
 
 
-def token_input(cfg: Any) -> keras.KerasTensor:
-    """The ``token_ids`` input of a token-id family: int32 ``[batch, cfg.seq_len]``, 0 = padding;
-    ``[batch, any length]`` for a family trained on length-cut batches (``batching: length``)."""
-    length = cfg.seq_len if cfg.batching == "padded" else None
+def token_input(length: int | None) -> keras.KerasTensor:
+    """The ``token_ids`` input of a token-id family: int32 ``[batch, length]``, 0 = padding;
+    ``length`` None takes any length (a family trained on length-cut batches)."""
     return keras.Input(shape=(length,), dtype="int32", name=INPUT_NAME)
 
 
