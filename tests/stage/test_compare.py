@@ -1,4 +1,5 @@
-"""compare.run on fixture metrics files and runs in a temporary MLflow store."""
+"""compare.run on fixture predictions, histories, metrics files and runs in a temporary MLflow
+store."""
 
 from __future__ import annotations
 
@@ -7,29 +8,31 @@ import math
 from pathlib import Path
 
 import mlflow
+import numpy as np
+import pandas as pd
 import pytest
 from mlflow import MlflowClient
 from PIL import Image
 
 from stages import compare
-from stages.evaluation.references import Reference, ReferencesError, load_references
+from stages.families.registry import Reference
 from stages.tracking.model_registry import RegistryError
 from tests.compare_fixtures import (
-    REFERENCES,
     log_training_run,
+    references,
     sentiment_metrics,
-    write_references,
+    write_history,
     write_results,
 )
 
 LEADERBOARD = """\
 |   rank | family           |   accuracy |       95 % CI |     F1 |   ROC AUC |     tn |    fp |    fn |     tp |   val. accuracy |   training s |   parameters | reference                                |   vs reference |
 |-------:|:-----------------|-----------:|--------------:|-------:|----------:|-------:|------:|------:|-------:|----------------:|-------------:|-------------:|:-----------------------------------------|---------------:|
-|      1 | tfidf_logreg     |    0.90120 | 0.8973-0.9049 | 0.9009 |    0.9612 | 11,300 | 1,200 | 1,270 | 11,230 |          0.9100 |         33.1 |    1,613,432 | 0.89-0.90                                |       +0.01120 |
-|      2 | lstm (champion)  |    0.88000 | 0.8758-0.8840 | 0.8800 |    0.9431 | 11,000 | 1,500 | 1,500 | 11,000 |          0.9200 |        140.2 |    1,293,345 | >= 0.87                                  |       +0.01000 |
-|      3 | transformer      |    0.87000 | 0.8656-0.8740 | 0.8697 |    0.9350 | 10,900 | 1,600 | 1,650 | 10,850 |          0.8900 |        630.0 |    1,360,001 | 0.875 (no positions) / 0.883 (positions) |       -0.01300 |
-|      4 | glove_bilstm     |    0.85000 | 0.8455-0.8545 | 0.8515 |    0.9204 | 10,500 | 2,000 | 1,750 | 10,750 |          0.8600 |      1,234.5 |       34,113 | ~ 0.87                                   |       -0.02000 |
-|      5 | transformer_seed |    0.75296 | 0.7473-0.7583 | 0.7226 |    0.8312 | 10,780 | 1,720 | 4,456 |  8,044 |          0.7801 |         98.8 |      344,418 | 0.75296                                  |       +0.00000 |
+|      1 | tfidf_logreg     |    0.90120 | 0.8973-0.9049 | 0.9009 |    0.9012 | 11,300 | 1,200 | 1,270 | 11,230 |          0.9100 |         33.1 |    1,613,432 | 0.89-0.90                                |       +0.01120 |
+|      2 | lstm (champion)  |    0.88000 | 0.8758-0.8840 | 0.8800 |    0.8800 | 11,000 | 1,500 | 1,500 | 11,000 |          0.9200 |        140.2 |    1,293,345 | >= 0.87                                  |       +0.01000 |
+|      3 | transformer      |    0.87000 | 0.8656-0.8740 | 0.8697 |    0.8700 | 10,900 | 1,600 | 1,650 | 10,850 |          0.8900 |        630.0 |    1,360,001 | 0.875 (no positions) / 0.883 (positions) |       -0.01300 |
+|      4 | glove_bilstm     |    0.85000 | 0.8455-0.8545 | 0.8515 |    0.8500 | 10,500 | 2,000 | 1,750 | 10,750 |          0.8600 |      1,234.5 |       34,113 | ~ 0.87                                   |       -0.02000 |
+|      5 | transformer_seed |    0.75296 | 0.7473-0.7583 | 0.7226 |    0.7530 | 10,780 | 1,720 | 4,456 |  8,044 |          0.7801 |         98.8 |      344,418 | 0.75296                                  |       +0.00000 |
 """  # noqa: E501
 TRANSLATORS = """\
 | family            |   exact match |   char accuracy |   final training loss | reference     |   vs reference |
@@ -49,15 +52,17 @@ SEED_REFERENCE = (
 @pytest.fixture
 def results(tmp_path: Path) -> tuple[Path, Path, Path]:
     metrics_dir, plots_dir = tmp_path / "metrics", tmp_path / "metrics" / "plots"
-    metrics_dir.mkdir()
-    write_results(metrics_dir, plots_dir, tmp_path / "models")
+    plots_dir.mkdir(parents=True)
+    write_results(metrics_dir, tmp_path / "models")
     return metrics_dir, plots_dir, tmp_path / "models"
 
 
 def run(results: tuple[Path, Path, Path]) -> dict[str, str]:
-    references = write_references(results[0].parent / "references.yaml")
-    return compare.run(references_path=references, metrics_dir=results[0], plots_dir=results[1],
-                       models_dir=models_dir(results))
+    metrics_dir = results[0]
+    return compare.run(refs=references(), metrics_dir=metrics_dir, plots_dir=results[1],
+                       models_dir=models_dir(results),
+                       predictions_dir=metrics_dir / "predictions",
+                       history_dir=metrics_dir / "history")
 
 
 def models_dir(results: tuple[Path, Path, Path]) -> Path:
@@ -119,7 +124,7 @@ def test_rerun_keeps_the_champion_version_then_moves_the_alias(
 
     # tfidf_logreg retrained with a better validation accuracy takes over.
     better = {**sentiment_metrics("tfidf_logreg"), "best_val_accuracy": 0.95}
-    (results[0] / "tfidf_logreg.json").write_text(json.dumps(better))
+    write_history(results[0] / "history" / "tfidf_logreg.csv", 0.95, epochs=1)
     tfidf = log_training_run("tfidf_logreg", better, models_dir=models_dir(results))
     assert run(results) == {"champion": "tfidf_logreg", "version": "2", "run_id": tfidf}
     client = MlflowClient(store, store)
@@ -160,35 +165,61 @@ def test_champion_run_missing_from_the_store_fails_before_writing(
     assert not (results[1] / "comparison.png").exists()
 
 
-DROP = object()
+def drop_column(path: Path, column: str) -> None:
+    pd.read_csv(path).drop(columns=column).to_csv(path, index=False)
 
 
 @pytest.mark.parametrize(
-    ("family", "change", "message"),
+    ("path", "change", "message"),
     [
-        ("lstm", None, "lstm.json is missing (run: dvc repro train@lstm)"),
-        ("seq2seq", None, "seq2seq.json is missing (run: dvc repro train_translator@seq2seq)"),
-        ("lstm", {"accuracy": DROP},
-         "lstm.json: missing metric 'accuracy' (rerun: dvc repro train@lstm)"),
-        ("lstm", {"best_val_accuracy": float("inf")},
-         "lstm.json: metric 'best_val_accuracy' is not a finite number: inf"),
-        ("lstm", {"f1": None}, "lstm.json: metric 'f1' is not a finite number: None"),
-        ("seq2seq", {"exact_match": "1.0"},
+        ("predictions/lstm.npz", None,
+         "predictions/lstm.npz is missing (run: dvc repro train@lstm)"),
+        ("history/lstm.csv", None, "history/lstm.csv is missing (run: dvc repro train@lstm)"),
+        ("history/lstm.csv", "accuracy", "history/lstm.csv: missing column 'accuracy'"),
+        ("seq2seq.json", None,
+         "seq2seq.json is missing (run: dvc repro train_translator@seq2seq)"),
+        ("seq2seq.json", {"exact_match": "1.0"},
          "seq2seq.json: metric 'exact_match' is not a finite number: '1.0'"),
+        ("seq2seq.json", {"loss": float("inf")},
+         "seq2seq.json: metric 'loss' is not a finite number: inf"),
     ],
 )
-def test_bad_metrics_files_name_the_file_and_target(
-    results: tuple[Path, Path, Path], store: str, family: str, change: dict | None, message: str
+def test_bad_inputs_name_the_file_and_target(
+    results: tuple[Path, Path, Path], store: str, path: str, change: object, message: str
 ) -> None:
-    path = results[0] / f"{family}.json"
+    target = results[0] / path
     if change is None:
-        path.unlink()
+        target.unlink()
+    elif isinstance(change, str):
+        drop_column(target, change)
     else:
-        metrics = json.loads(path.read_text()) | change
-        path.write_text(json.dumps({k: v for k, v in metrics.items() if v is not DROP}))
+        target.write_text(json.dumps(json.loads(target.read_text()) | change))
     with pytest.raises(compare.CompareError) as exc:
         run(results)
     assert str(exc.value) == f"{results[0]}/{message}"
+
+
+def test_the_scores_are_the_predictions_and_the_best_epoch(
+    results: tuple[Path, Path, Path],
+) -> None:
+    """What compare reports of a family equals what its training stage wrote to its metrics
+    file, computed again from the same predictions."""
+    metrics_dir = results[0]
+    history = compare.read_history(metrics_dir / "history" / "lstm.csv", "train@lstm")
+    predictions = compare.read_predictions(metrics_dir / "predictions" / "lstm.npz", "train@lstm")
+    expected = sentiment_metrics("lstm")
+    scores = compare.test_scores(predictions, history)
+    assert scores == pytest.approx({key: expected[key] for key in scores}, rel=1e-12)
+    assert scores["best_val_accuracy"] == 0.92
+
+
+def test_a_history_without_validation_has_no_selection_score(tmp_path: Path) -> None:
+    path = tmp_path / "seed.csv"
+    path.write_text("epoch,accuracy,loss,val_accuracy,val_loss\n0,0.7,0.6,,\n1,0.8,0.5,,\n")
+    history = compare.read_history(path, "train@seed")
+    assert list(history.columns) == ["epoch", "accuracy", "loss"]
+    labels = np.array([0, 1]), np.array([0.2, 0.7])
+    assert math.isnan(compare.test_scores(labels, history)["best_val_accuracy"])
 
 
 def test_family_without_validation_score_is_listed_but_never_champion() -> None:
@@ -199,33 +230,23 @@ def test_family_without_validation_score_is_listed_but_never_champion() -> None:
         compare.choose_champion({"a": metrics["a"]})
 
 
-def test_the_fixture_references_load_as_written(tmp_path: Path) -> None:
-    refs = load_references(write_references(tmp_path / "references.yaml"))
-    assert {task: list(task_refs) for task, task_refs in refs.items()} == {
-        task: list(task_refs) for task, task_refs in REFERENCES.items()}
-    assert refs["sentiment"]["transformer_seed"].confusion == {
-        "tn": 10780, "fp": 1720, "fn": 4456, "tp": 8044,
-    }
-    assert refs["sentiment"]["lstm"] == Reference(*REFERENCES["sentiment"]["lstm"])
-
-
 @pytest.mark.parametrize(
-    ("text", "message"),
+    ("fields", "message"),
     [
-        ("sentiment: {}\n", "top-level keys must be sentiment, translation"),
-        ("sentiment: {}\ntranslation: {a: {source: s, anchor: x, accuracy: 1}}\n",
-         "sentiment: must map family names to references"),
-        ("sentiment: {a: {source: s, anchor: x, accuracy: 2}}\n"
-         "translation: {b: {source: s, anchor: x, accuracy: 1}}\n",
-         "sentiment.a.accuracy: must be a number in [0, 1]"),
-        ("sentiment: {a: {source: s, anchor: x}}\n"
-         "translation: {b: {source: s, anchor: x, accuracy: 1}}\n",
-         "sentiment.a: Reference.__init__() missing 1 required positional argument: 'accuracy'"),
+        ({"accuracy": 2.0}, "reference accuracy must be in [0, 1], got 2.0"),
+        ({"accuracy": 0.9, "confusion": {"tn": 1}},
+         "reference confusion needs exactly tn, fp, fn, tp"),
     ],
 )
-def test_bad_references_name_the_key(tmp_path: Path, text: str, message: str) -> None:
-    path = tmp_path / "references.yaml"
-    path.write_text(text)
-    with pytest.raises(ReferencesError) as exc:
-        load_references(path)
-    assert str(exc.value) == f"{path}: {message}"
+def test_a_bad_reference_is_refused(fields: dict, message: str) -> None:
+    with pytest.raises(ValueError) as exc:
+        Reference(source="s", anchor="x", **fields)
+    assert str(exc.value) == message
+
+
+def test_the_configured_families_are_compared_with_their_modules_references() -> None:
+    refs = compare.references()
+    assert list(refs["sentiment"])[:2] == ["transformer_seed", "lstm"]
+    assert refs["sentiment"]["transformer_seed"].confusion == {
+        "tn": 10780, "fp": 1720, "fn": 4456, "tp": 8044}
+    assert refs["translation"]["seq2seq_attention"].anchor == "110/110 exact"
