@@ -29,7 +29,7 @@ from stages.common.paths import MODELS_DIR
 from stages.data.charvocab import CharVocab, VocabError
 from stages.families import registry
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(__spec__.name)  # its module name under `python -m` too
 
 CHAMPION = "champion"
 TEXT_WIDTH = 70  # characters of a review shown by --format text

@@ -34,7 +34,7 @@ from typing import Any
 
 from stages.common.logs import setup_logging
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(__spec__.name)  # its module name under `python -m` too
 
 MODEL_ENV = "SENTIMENT_SERVE_MODEL_PATH"
 MAX_BODY_ENV = "SENTIMENT_SERVE_MAX_BODY_BYTES"

@@ -38,7 +38,7 @@ from stages.evaluation.stats import (
     paired_difference,
 )
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(__spec__.name)  # its module name under `python -m` too
 
 WORKSPACE = "workspace"
 ALPHA = 0.05

@@ -40,7 +40,7 @@ from stages.common.cli import stage_main
 from stages.common.errors import StageError
 from stages.common.paths import REPO_ROOT
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(__spec__.name)  # its module name under `python -m` too
 
 DB_USER = "mlflow"
 DB_NAME = "mlflow"

@@ -159,7 +159,7 @@ def test_unfitted_features_raise() -> None:
 
 def test_builder_named_io_shapes_and_fixed_ratios() -> None:
     ratios = np.array([0.5, -1.0, 2.0], dtype=np.float32)
-    model = build_nbsvm(cfg(), ratios=ratios)
+    model = build_nbsvm(cfg(), ratios=ratios, input_length=None)
     assert model.input.name == INPUT_NAME
     out = model.predict(np.array([[1, 2, 0, 0], [3, 0, 0, 0]], np.int32), verbose=0)
     assert out.shape == (2, 1)
@@ -172,7 +172,8 @@ def test_builder_named_io_shapes_and_fixed_ratios() -> None:
 
 
 def test_logit_is_the_sum_of_ratio_times_weight() -> None:
-    model = build_nbsvm(cfg(), ratios=np.array([0.5, -1.0, 2.0], dtype=np.float32))
+    ratios = np.array([0.5, -1.0, 2.0], dtype=np.float32)
+    model = build_nbsvm(cfg(), ratios=ratios, input_length=None)
     nb = model.get_layer("nb_logit")
     nb.w.assign(np.array([9.0, 1.0, 2.0, 3.0], np.float32))
     nb.b.assign(np.array([0.25], np.float32))
@@ -195,7 +196,7 @@ def trained_on_fixture() -> tuple[keras.Model, np.ndarray, np.ndarray]:
     keras.utils.set_random_seed(0)
     features = NgramFeatures.from_params(cfg()).fit(TRAIN_TEXTS, TRAIN_LABELS)
     x = features.transform(TRAIN_TEXTS)
-    model = build_nbsvm(cfg(), ratios=features.ratios)
+    model = build_nbsvm(cfg(), ratios=features.ratios, input_length=None)
     model.compile(keras.optimizers.Adam(0.1), "binary_crossentropy")
     model.fit(x, TRAIN_LABELS.astype("float32"), epochs=2, verbose=0)
     expected = model.predict(x, verbose=0)
@@ -224,7 +225,7 @@ def test_learns_synthetic_sentiment_well_above_chance() -> None:
     (train, y_train), (test, y_test) = synthetic_reviews(200, 0), synthetic_reviews(100, 1)
     features = NgramFeatures.from_params(cfg())
     x_train = features.fit_transform(train, y_train)
-    model = build_nbsvm(cfg(), ratios=features.ratios)
+    model = build_nbsvm(cfg(), ratios=features.ratios, input_length=None)
     model.compile(keras.optimizers.Adam(0.01), "binary_crossentropy")
     model.fit(x_train, y_train.astype("float32"), batch_size=16, epochs=3, verbose=0)
     pred = model.predict(features.transform(test), verbose=0).ravel() > 0.5

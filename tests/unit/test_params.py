@@ -12,7 +12,7 @@ import yaml
 from stages.common import params as params_file
 from stages.common.params import ParamsError
 from stages.families.lstm import Params as LstmParams
-from stages.models.registry import load_params, parse_params, sentiment_families
+from stages.families.registry import load_params, parse_params, sentiment_families
 from tests.conftest import REPO_ROOT
 
 
@@ -51,7 +51,8 @@ def test_repo_params_load(raw: dict) -> None:
         ),
         (
             lambda r: r["train"].update(bert={}),
-            f"params: train.bert: unknown family (valid: {', '.join(sentiment_families())})",
+            "params: train.bert: unknown family (valid: "
+            f"{', '.join(sorted(sentiment_families()))})",
         ),
         (lambda r: r["translate"].update(gpt={}), "params: translate.gpt: unknown family"),
         (lambda r: r.pop("train"), "params: train: missing section"),

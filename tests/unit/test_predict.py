@@ -59,7 +59,7 @@ def test_missing_model_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str
 def test_cli_in_subprocess_has_no_traceback(models_dir: Path) -> None:
     proc = subprocess.run(
         [
-            *(sys.executable, "-m", "stages.predict", "translate", "héllo"),
+            *(sys.executable, "-m", "stages.commands.predict", "translate", "héllo"),
             *("--family", "seq2seq", "--models-dir", str(models_dir)),
         ],
         cwd=REPO_ROOT,
