@@ -1,50 +1,45 @@
 """Training throughput: the stage's input pipeline against a bare ``model.fit(x, y)``.
 
 Builds the family's model (params.yaml ``train.<family>``) twice with the same seed, as the
-stage builds it (its registry entry's builder and features, ``stages.models.keras.fit``), and
-trains each on the real prepared train split for a few epochs, taking turns epoch by epoch: one
-fed the stage's way (``training.make_dataset``: shuffled index batches, fixed prefetch), one fed
-numpy arrays straight to ``model.fit`` (Keras' own adapter). Epoch 1
-(tracing) is excluded; the table shows every epoch and, as ``timeit`` does, the fastest of the
+stage builds it (its module's builder and features, ``stages.models.keras.fit``), and trains
+each on the real prepared train split for a few epochs, taking turns epoch by epoch: one fed by
+the stage's ``make_dataset`` (shuffled index batches of padded rows, fixed prefetch; the padded
+feed, also for a family that trains on ``batching: length``, which ``bench.batching`` measures),
+one fed numpy arrays straight to ``model.fit`` (Keras' own adapter). Epoch 1 (tracing) is
+excluded; the table shows every epoch and, as ``timeit`` does, the fastest of the
 others: on this shared virtual machine epochs of either feed alternate between two speeds, so
 the slow ones measure the machine, not the feed. Usage::
 
-    .venv/bin/python bench/bare_keras.py --family lstm [--epochs 5] [--rows 8000] [--prepared DIR]
+    .venv/bin/python -m bench.bare_keras --family lstm [--epochs 5] [--rows 8000] [--prepared DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+import keras
+import numpy as np
+import tensorflow as tf
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from stages.common.paths import PREPARED_DIR  # noqa: E402
-from stages.models import registry  # noqa: E402
-from stages.models.keras.fit import (  # noqa: E402
-    build_model,
-    compile_model,  # noqa: E402
-    make_dataset,
-)
-from stages.train_classifier import Inputs  # noqa: E402
+from stages.common.paths import PREPARED_DIR
+from stages.families import registry
+from stages.models.keras.fit import build_model, compile_model, input_length, make_dataset
+from stages.train_classifier import Inputs
 
 log = logging.getLogger("bench")
 FEEDS = ("stage make_dataset", "bare fit(x, y)")
 
 
-def build(family: str, cfg, build_kwargs: dict, steps: int) -> keras.Model:
-    """The family's compiled model, built and seeded as the stage builds and seeds it."""
+def build(family: str, cfg, build_kwargs: dict, x: np.ndarray, steps: int) -> keras.Model:
+    """The family's compiled model for training on ``x``, built and seeded as the stage builds
+    and seeds it."""
     keras.utils.set_random_seed(cfg.seed)
-    model, strategy = build_model(registry.spec(family).builder, cfg, build_kwargs)
+    kwargs = {**build_kwargs, "input_length": input_length(cfg, x)}
+    model, strategy = build_model(registry.spec(family).builder, cfg, kwargs)
     with strategy.scope():
         return compile_model(model, cfg, decay_steps=steps)
 
@@ -67,7 +62,7 @@ def epoch_seconds(
     Interleaved so that a slow spell of the (shared, virtual) machine hits both feeds alike.
     """
     steps = epochs * -(-len(x) // cfg.batch_size)
-    stage, bare = (build(family, cfg, build_kwargs, steps) for _ in FEEDS)
+    stage, bare = (build(family, cfg, build_kwargs, x, steps) for _ in FEEDS)
     data = make_dataset(x, y, batch_size=cfg.batch_size, seed=cfg.seed)
     fits = {
         FEEDS[0]: lambda e: stage.fit(

@@ -7,7 +7,7 @@ epoch each model's accuracy on the val split is measured as the stage and the se
 (padded to ``seq_len``). Prints per-epoch seconds, the median ratio length/padded and the val
 accuracies. Usage::
 
-    .venv/bin/python bench/batching.py --family lstm [--epochs 2] [--prepared DIR]
+    .venv/bin/python -m bench.batching --family lstm [--epochs 2] [--prepared DIR]
 """
 
 from __future__ import annotations
@@ -20,15 +20,12 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from bench.bare_keras import build, family_features  # noqa: E402
-from stages.common.paths import PREPARED_DIR  # noqa: E402
-from stages.models import registry  # noqa: E402
-from stages.models.keras.fit import predict_keras, train_dataset  # noqa: E402
+from bench.bare_keras import build, family_features
+from stages.common.paths import PREPARED_DIR
+from stages.families import registry
+from stages.models.keras.fit import predict_keras, train_dataset
 
 log = logging.getLogger("bench")
 BATCHING = ("padded", "length")
@@ -48,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     models, datasets = {}, {}
     for batching in BATCHING:
         cfg = dataclasses.replace(base, batching=batching)
-        models[batching] = build(args.family, cfg, features.build_kwargs, steps)
+        models[batching] = build(args.family, cfg, features.build_kwargs, x, steps)
         datasets[batching] = train_dataset(cfg, x, y)
     seconds: dict[str, list[float]] = {b: [] for b in BATCHING}
     for epoch in range(args.epochs):

@@ -6,8 +6,8 @@ and saves the final weights, the probabilities and the epoch times to ``OUT/<lab
 instruction set is chosen from outside, one fresh process per setting, since TensorFlow and oneDNN
 read the environment once, at start-up::
 
-    ONEDNN_MAX_CPU_ISA=AVX2 .venv/bin/python bench/isa_probe.py --label avx2 --out /tmp/isa
-    TF_ENABLE_ONEDNN_OPTS=0 ONEDNN_MAX_CPU_ISA=AVX .venv/bin/python bench/isa_probe.py ...
+    ONEDNN_MAX_CPU_ISA=AVX2 .venv/bin/python -m bench.isa_probe --label avx2 --out /tmp/isa
+    TF_ENABLE_ONEDNN_OPTS=0 ONEDNN_MAX_CPU_ISA=AVX .venv/bin/python -m bench.isa_probe ...
 
 ``--compare --out OUT [--ref LABEL]`` prints one JSON line per run: the runs it is bitwise
 identical to and, against ``--ref``, the max |dw| over all weights, the max |dp| of the
@@ -21,22 +21,18 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from keras import layers  # noqa: E402
-
-from stages.data.vectorized import load_split  # noqa: E402
+from stages.common.paths import PREPARED_DIR
+from stages.data.vectorized import load_split
 
 log = logging.getLogger("isa_probe")
-VECTORIZED = Path("/work/main/data/prepared/vectorized")
 
 
 def sample(path: Path, n: int, *, seed: int, seq_len: int, vocab: int):
@@ -78,8 +74,9 @@ def train(args: argparse.Namespace) -> None:
     """One seeded run; writes ``OUT/<label>.npz``."""
     keras.utils.set_random_seed(args.seed)
     tf.config.experimental.enable_op_determinism()
-    x, y = sample(VECTORIZED / "train.npz", args.rows, seed=1, seq_len=args.seq_len, vocab=10000)
-    xv, yv = sample(VECTORIZED / "val.npz", 2000, seed=2, seq_len=args.seq_len, vocab=10000)
+    shape = {"seq_len": args.seq_len, "vocab": 10000}
+    x, y = sample(args.vectorized / "train.npz", args.rows, seed=1, **shape)
+    xv, yv = sample(args.vectorized / "val.npz", 2000, seed=2, **shape)
     model = build(args.model, vocab=10000, seq_len=args.seq_len)
     model.compile(optimizer="adam", loss="binary_crossentropy", jit_compile=False)
     timer = EpochTimer()
@@ -121,7 +118,7 @@ def compare(out: Path, ref: str) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--label")
+    parser.add_argument("--label", help="the run's name: OUT/<label>.npz (to train)")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--model", choices=("lstm", "transformer"), default="lstm")
     parser.add_argument("--rows", type=int, default=2000)
@@ -130,7 +127,11 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1337)
     parser.add_argument("--compare", action="store_true")
     parser.add_argument("--ref", default="default")
+    parser.add_argument("--vectorized", type=Path, default=PREPARED_DIR / "vectorized",
+                        help="the vectorize stage's output (default: %(default)s)")
     args = parser.parse_args()
+    if not args.compare and not args.label:
+        parser.error("--label is needed to train")
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     if args.compare:
         compare(args.out, args.ref)

@@ -5,10 +5,11 @@ mirror, runs one full ``dvc repro`` (what a user runs; with ``--stages``, ``dvc 
 each named stage instead), then a no-op ``dvc repro``, and prints a markdown table: per-stage
 wall time (from one "Running stage" line of DVC's output to the next) and peak RSS, plus what each
 stage wrote (test accuracy from ``metrics/``; median epoch and training time from
-``models/<family>/run.json``), next to its anchor from ``stages/references.yaml``, and for each
-sentiment family the accuracy it gains over ``tfidf_logreg`` per minute of its stage's wall time.
-Then ``bench/bare_keras.py`` in the clone compares the training stage's input pipeline with a
-bare ``model.fit(x, y)``. ``--isa AVX2`` caps oneDNN at that instruction set
+``models/<family>/run.json``), next to its anchor (the ``REFERENCE`` of its module in
+``stages/families/``), and for each sentiment family the accuracy it gains over ``tfidf_logreg``
+per minute of its stage's wall time.
+Then ``python -m bench.bare_keras`` in the clone compares the training stage's input pipeline
+with a bare ``model.fit(x, y)``. ``--isa AVX2`` caps oneDNN at that instruction set
 (``ONEDNN_MAX_CPU_ISA``) to emulate a slower CPU of this kind.
 
 ``--base REV`` compares two committed revisions instead (``--head``, default ``HEAD``; uncommitted
@@ -22,9 +23,9 @@ medians head/base (a stage only one revision has gets blanks) and of the whole `
 ``--keep`` keeps the last head clone (the last run: its ``dvc.lock`` and ``metrics/`` are the
 head's pipeline run) and logs its path; the bare-Keras comparison is skipped. Usage::
 
-    .venv/bin/python bench/pipeline.py [--mirror ../shared/datasets] [--keep] [--stages a b ...]
+    .venv/bin/python -m bench.pipeline [--mirror ../shared/datasets] [--keep] [--stages a b ...]
         [--bare-keras transformer_seed lstm] [--bare-rows 4000] [--bare-epochs 8] [--isa AVX2]
-    .venv/bin/python bench/pipeline.py --base REV [--head HEAD] [--runs 2] [--keep]
+    .venv/bin/python -m bench.pipeline --base REV [--head HEAD] [--runs 2] [--keep]
         [--json-out PATH] [--mirror ../shared/datasets] [--stages a b ...] [--isa AVX2]
 """
 
@@ -46,7 +47,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
-import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 CPU_FLAGS = ("avx2", "avx512f", "fma")
@@ -273,10 +273,15 @@ def markdown(header: list[str], rows: list[list[str]]) -> list[str]:
             *("| " + " | ".join(row) + " |" for row in rows)]
 
 
-def anchors(repo: Path) -> dict[str, str]:
-    """Family -> the reference it is compared against (``stages/references.yaml``)."""
-    refs = yaml.safe_load((repo / "stages" / "references.yaml").read_text(encoding="utf-8"))
-    return {family: ref["anchor"] for group in refs.values() for family, ref in group.items()}
+ANCHORS = ("import json; from stages.families import registry as r; "
+           "print(json.dumps({f: r.spec(f).reference.anchor for f in r.names()}))")
+
+
+def anchors(repo: Path, env: dict[str, str]) -> dict[str, str]:
+    """Family -> the reference it is compared against, as the registry of ``repo`` says."""
+    out = subprocess.run([sys.executable, "-c", ANCHORS], cwd=repo, env=env, check=True,
+                         capture_output=True, text=True)
+    return json.loads(out.stdout)
 
 
 def read_json(path: Path) -> dict:
@@ -304,8 +309,8 @@ def gain_per_minute(repo: Path, name: str, wall: float) -> str:
 
 
 def bare_keras(repo: Path, env: dict[str, str], family: str, rows: int, epochs: int) -> list[str]:
-    """The table lines ``bench/bare_keras.py`` logs for ``family`` in the clone."""
-    cmd = [sys.executable, "bench/bare_keras.py", "--family", family, "--rows", str(rows)]
+    """The table lines ``bench.bare_keras`` logs for ``family`` in the clone."""
+    cmd = [sys.executable, "-m", "bench.bare_keras", "--family", family, "--rows", str(rows)]
     cmd += ["--epochs", str(epochs)]
     out = subprocess.run(cmd, cwd=repo, env=env, check=True, capture_output=True, text=True)
     return [line for line in out.stderr.splitlines() if line.startswith(("|", family, "stage"))]
@@ -318,7 +323,7 @@ def bench_single(args: argparse.Namespace) -> int:
     env = bench_env(clone, args.mirror, args.isa)
     rows, bare = [], []
     try:
-        refs = anchors(clone)
+        refs = anchors(clone, env)
         expected = None if args.stages else pipeline_stages(clone, env)
         run = run_once(clone, env, args.stages)
         skipped = missing_stages([name for name, _, _ in run.stages], expected or [])

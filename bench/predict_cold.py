@@ -1,11 +1,11 @@
-"""Time a cold ``python -m stages.predict sentiment`` scoring two reviews, per family.
+"""Time a cold ``python -m stages.commands.predict sentiment`` scoring two reviews, per family.
 
 Each run is a new process (imports, model loading and scoring: what a user waits for), in
 ``--repo`` (a checkout after ``dvc repro``: its ``models/`` and ``mlflow.db``), alternating the
 families run by run. Prints a markdown table: min, median and max wall seconds and the median
 peak RSS. Usage::
 
-    .venv/bin/python bench/predict_cold.py [--repo .] [--runs 5] [--families tfidf_logreg champion]
+    .venv/bin/python -m bench.predict_cold [--repo .] [--runs 5] [--families tfidf_logreg champion]
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ log = logging.getLogger("bench")
 
 def run_once(repo: Path, family: str) -> tuple[float, float]:
     """Wall seconds and peak RSS (MiB) of one cold predict process."""
-    cmd = [sys.executable, "-m", "stages.predict", "sentiment", "--family", family, *REVIEWS]
+    cmd = [sys.executable, "-m", "stages.commands.predict", "sentiment", "--family", family,
+           *REVIEWS]
     start = time.perf_counter()
     proc = psutil.Popen(cmd, cwd=repo, stdout=subprocess.PIPE,
                         stderr=subprocess.PIPE)

@@ -12,7 +12,7 @@ share of the machine's FP32 peak (``--peak-gflops``; default cores x 32 FLOP a c
 256-bit FMA pipes of 8 lanes, x the clock ``/proc/cpuinfo`` gives). Prints markdown tables.
 Usage::
 
-    .venv/bin/python bench/pyfunc_offline.py [--families nbsvm tfidf_logreg transformer]
+    .venv/bin/python -m bench.pyfunc_offline [--families nbsvm tfidf_logreg transformer]
         [--runs 3] [--peak-gflops GFLOPS]
 """
 
@@ -31,13 +31,12 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from bench.family_model import family_model_uri
+from stages.evaluation.metrics import compute_metrics
+from stages.families.registry import load_params
+from stages.models.serving import load_text_model
 
-from bench.family_model import family_model_uri  # noqa: E402
-from stages.evaluation.metrics import compute_metrics  # noqa: E402
-from stages.models.registry import load_params  # noqa: E402
-from stages.models.serving import load_text_model  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 TEST_SPLIT = REPO / "data" / "prepared" / "imdb" / "test.parquet"
 CONFUSION_KEYS = ("accuracy", "tn", "fp", "fn", "tp")

@@ -14,7 +14,7 @@ bodies (deep nesting, a huge number, invalid UTF-8) and their status codes, and 
 still answers.
 Prints markdown tables and a JSON line. Usage::
 
-    .venv/bin/python bench/serve.py [--model FAMILY|URI] [--server project|mlflow] [--workers 1]
+    .venv/bin/python -m bench.serve [--model FAMILY|URI] [--server project|mlflow] [--workers 1]
         [--rounds 200] [--requests 1000] [--clients 8] [--reviews data/prepared/imdb/test.parquet]
 """
 
@@ -38,13 +38,12 @@ import numpy as np
 import pandas as pd
 import requests
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from bench.family_model import family_model_uri
+from stages.families.registry import sentiment_families
+from stages.tracking.model_registry import CHAMPION_URI
+from stages.tracking.store import tracking_uri as default_tracking_uri
 
-from bench.family_model import family_model_uri  # noqa: E402
-from stages.models.registry import sentiment_families  # noqa: E402
-from stages.tracking.model_registry import CHAMPION_URI  # noqa: E402
-from stages.tracking.store import tracking_uri as default_tracking_uri  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 TEST_SPLIT = REPO / "data" / "prepared" / "imdb" / "test.parquet"
 STARTUP_TIMEOUT_S = 300.0

@@ -3,27 +3,13 @@ CPU flags) and its orchestration with the runs faked: no clone is benchmarked he
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
+import os
 from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def _load():
-    """bench/ is no package: import the script by path (registered first, for its dataclass)."""
-    path = REPO_ROOT / "bench" / "pipeline.py"
-    spec = importlib.util.spec_from_file_location("bench_pipeline", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load()
+from bench import pipeline as bench
 
 
 def _run(total: float, **seconds: float):
@@ -146,3 +132,11 @@ def test_compare_fails_when_a_run_skipped_a_stage(faked, monkeypatch, tmp_path):
     with pytest.raises(SystemExit, match="base run 1 did not run c"):
         bench.main(["--base", "B", "--runs", "1"])
     assert not [p for p in tmp_path.iterdir() if p.is_dir()]  # no clone left behind
+
+
+def test_anchors_are_the_registrys_references_read_in_the_repo_given():
+    from stages.families import registry
+
+    anchors = bench.anchors(bench.REPO, dict(os.environ))
+    assert anchors == {f: registry.spec(f).reference.anchor for f in registry.names()}
+    assert "nbsvm" in anchors and "tfidf_logreg" in anchors
