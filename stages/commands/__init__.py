@@ -1,2 +1,2 @@
-"""Commands that are not DVC stages: ``python -m stages.predict`` and
-``python -m stages.significance`` run them."""
+"""Commands that are not DVC stages: ``nlp-predict``, ``nlp-serve``, ``nlp-significance`` and
+``nlp-tracking-server`` (``[project.scripts]``), each also ``python -m stages.commands.<module>``."""

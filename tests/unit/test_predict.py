@@ -1,4 +1,4 @@
-"""``python -m stages.predict translate`` error handling (no trained model needed)."""
+"""``nlp-predict translate`` error handling (no trained model needed)."""
 
 from __future__ import annotations
 
