@@ -20,7 +20,7 @@ from stages.common.paths import PARAMS_FILE
 from stages.data.standardize import standardize_texts
 from stages.data.vectorized import load_split
 from stages.evaluation.metrics import compute_metrics
-from stages.models.registry import parse_params
+from stages.families.registry import parse_params
 from stages.models.textmodel import positive_probability
 from stages.tracking.store import TrackingError
 from tests.classifier_fixtures import SIZES, tiny_params, tiny_train, write_prepared
@@ -95,7 +95,7 @@ def test_lstm_learns_writes_outputs_and_logs_one_mlflow_run(
     assert (tmp_path / "models" / "lstm" / "model.keras").is_file()
     preprocess = json.loads((tmp_path / "models" / "lstm" / "preprocess.json").read_text())
     assert preprocess == {"vocab_size": 40, "seq_len": 24, "padding": "pre", "truncating": "pre"}
-    history = pd.read_csv(tmp_path / "plots" / "lstm_history.csv")
+    history = pd.read_csv(tmp_path / "metrics" / "history" / "lstm.csv")
     assert list(history["epoch"]) == list(range(tiny_params("lstm")["epochs"]))
     assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(history.columns)
     assert (tmp_path / "plots" / "lstm_confusion.png").read_bytes()[:4] == b"\x89PNG"
@@ -172,10 +172,35 @@ def test_mirrored_strategy_trains_on_two_cpu_replicas(
 
 
 def test_glove_bilstm_warms_up_frozen_then_fine_tunes(
-    prepared: Path, tmp_path: Path, store: str
+    prepared: Path, tmp_path: Path, store: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """1 frozen epoch of 3: the GloVe rows end epoch 0 exactly as loaded, then move."""
+    from stages.families.glove_bilstm import FROZEN_LAYER
+    from stages.tracking import keras_log
+
+    glove: dict[int, np.ndarray] = {}  # epoch -> the embedding matrix it ended with
+    per_epoch_logging = keras_log.epoch_metrics_callback
+
+    def watching() -> keras.callbacks.Callback:
+        inner = per_epoch_logging()  # still logs each epoch to MLflow
+
+        def on_epoch_end(epoch: int, logs: dict | None = None) -> None:
+            glove[epoch] = watch.model.get_layer(FROZEN_LAYER).get_weights()[0]
+            inner.on_epoch_end(epoch, logs)
+
+        watch = keras.callbacks.LambdaCallback(on_epoch_end=on_epoch_end)
+        return watch
+
+    monkeypatch.setattr(keras_log, "epoch_metrics_callback", watching)
     run("glove_bilstm", prepared, tmp_path, patience=None)
-    history = pd.read_csv(tmp_path / "plots" / "glove_bilstm_history.csv")
+    loaded = np.load(prepared / "embeddings.npy")[: tiny_params("glove_bilstm")["vocab_size"]]
+    assert sorted(glove) == [0, 1, 2]
+    assert np.array_equal(glove[0], loaded)  # frozen: not one bit moved
+    assert not np.array_equal(glove[1], loaded)  # fine-tuning moves it
+    assert not np.array_equal(glove[2], glove[1])
+    saved = keras.models.load_model(tmp_path / "models" / "glove_bilstm" / "model.keras")
+    assert np.array_equal(saved.get_layer(FROZEN_LAYER).get_weights()[0], glove[2])  # final
+    history = pd.read_csv(tmp_path / "metrics" / "history" / "glove_bilstm.csv")
     assert list(history["epoch"]) == [0, 1, 2]
     check_metrics_file(tmp_path / "metrics" / "glove_bilstm.json")
 
@@ -229,8 +254,10 @@ def test_train_on_val_fits_both_splits_and_keeps_final_weights(
     prepared: Path, tmp_path: Path, store: str
 ) -> None:
     metrics = run("transformer_seed", prepared, tmp_path, patience=None, train_on_val=True)
-    history = pd.read_csv(tmp_path / "plots" / "transformer_seed_history.csv")
-    assert list(history.columns) == ["epoch", "accuracy", "loss", "epoch_seconds"]
+    history = pd.read_csv(tmp_path / "metrics" / "history" / "transformer_seed.csv")
+    assert list(history.columns) == [
+        "epoch", "accuracy", "loss", "val_accuracy", "val_loss", "epoch_seconds"]
+    assert history[["val_accuracy", "val_loss"]].isna().all().all()  # validated on nothing
     facts = json.loads((tmp_path / "models" / "transformer_seed" / "run.json").read_text())
     epochs = tiny_params("transformer_seed")["epochs"]
     assert facts["epochs_run"] == facts["best_epoch"] + 1 == epochs

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import stat
+import subprocess
 import tarfile
 import zipfile
 
@@ -86,11 +87,38 @@ def test_iter_imdb_reviews_not_gzip(tmp_path):
         list(iter_imdb_reviews(bad))
 
 
-def test_imdb_fingerprint_follows_readme_method(reviews):
-    # Shuffled input order must not matter: lines are sorted by path.
-    assert imdb_fingerprint(reversed(list(reviews.items()))) == readme_fingerprint(reviews)
-    lines = "".join(f"{p}\t{hashlib.sha256(reviews[p]).hexdigest()}\n" for p in sorted(reviews))
-    assert readme_fingerprint(reviews) == hashlib.sha256(lines.encode()).hexdigest()
+# The mirror README's fingerprint command (../shared/datasets/README.md), run in aclImdb/.
+README_COMMAND = (
+    "find train/pos train/neg test/pos test/neg -type f -name '*.txt' -print0 "
+    "| LC_ALL=C sort -z | xargs -0 sha256sum | awk '{printf \"%s\\t%s\\n\", $2, $1}' | sha256sum"
+)
+
+
+def test_imdb_fingerprint_follows_readme_method(tmp_path, reviews):
+    # Names whose byte order differs from their numeric order ("10_9" < "1_9"), an empty and
+    # a non-ASCII review, and a dict order that is not the sorted one.
+    reviews |= {"train/pos/10_9.txt": b"", "train/pos/1_9.txt": "Caf\u00e9 \u2603".encode()}
+    for path, data in reviews.items():
+        (tmp_path / "aclImdb" / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "aclImdb" / path).write_bytes(data)
+    proc = subprocess.run(["bash", "-o", "pipefail", "-c", README_COMMAND],
+                          cwd=tmp_path / "aclImdb", capture_output=True, text=True, check=True)
+    by_readme = proc.stdout.split()[0]
+    assert imdb_fingerprint(reviews.items()) == by_readme
+    assert imdb_fingerprint(reversed(list(reviews.items()))) == by_readme  # order-free
+    assert readme_fingerprint(reviews) == by_readme  # the fixture the other tests trust
+    reviews["train/pos/10_9.txt"] = b"\n"
+    assert imdb_fingerprint(reviews.items()) != by_readme
+
+
+def test_imdb_fingerprint_of_two_reviews_written_out():
+    # sha256("a") and sha256("b") are the standard test vectors; test/ sorts before train/.
+    lines = (
+        "test/neg/0_2.txt\t3e23e8160039594a33894f6564e1b1348bbd7a0088d42c4acb73eeaed59c009d\n"
+        "train/pos/0_9.txt\tca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb\n"
+    )
+    expected = hashlib.sha256(lines.encode()).hexdigest()
+    assert imdb_fingerprint([("train/pos/0_9.txt", b"a"), ("test/neg/0_2.txt", b"b")]) == expected
 
 
 def test_verify_imdb_accepts_matching_archive(tmp_path, reviews):

@@ -128,12 +128,16 @@ def test_predict_translate_rejects_unreadable_words_with_exit_2(
     assert "ERROR stages.commands.predict: " in capsys.readouterr().err
 
 
-def _reference_tokens(text: str) -> list[str]:
+def _reference_standard(text: str) -> str:
     """The documented standard, written out in Python: NUL -> space, lowercase, line breaks ->
-    space, ASCII punctuation removed, split on ASCII whitespace (what tf.strings.split uses)."""
+    space, ASCII punctuation removed."""
     text = re.sub(r"<br\s*/?>", " ", text.replace("\x00", " ").lower())
-    text = "".join(ch for ch in text if ch not in PUNCTUATION)
-    return [token for token in re.split(r"[ \t\n\v\f\r]+", text) if token]
+    return "".join(ch for ch in text if ch not in PUNCTUATION)
+
+
+def _reference_tokens(text: str) -> list[str]:
+    """The standard, split on ASCII whitespace (what tf.strings.split uses)."""
+    return [token for token in re.split(r"[ \t\n\v\f\r]+", _reference_standard(text)) if token]
 
 
 def _random_review(rng: np.random.Generator) -> str:
@@ -176,5 +180,10 @@ def test_vectorizer_random_bytes_never_crash_and_give_valid_ids() -> None:
     assert flat.size and flat.min() >= 1 and flat.max() < len(WORDS) + 2  # never the pad id
     assert ragged[-3].numpy().tolist() == [2, 1, 3]  # invalid UTF-8 -> U+FFFD -> [UNK]
     assert ragged[-1].numpy().tolist() == [4, 1, 2]  # NUL -> space; the words after it remain
-    standardized = standardize(tf.constant(reviews)).numpy()
-    assert all(s.decode("utf-8") is not None for s in standardized)  # always valid UTF-8 out
+    standardized = [s.decode("utf-8") for s in standardize(tf.constant(reviews)).numpy()]
+    # Always valid UTF-8 out (a strict decode), and the documented standard of the input read
+    # with one U+FFFD per maximal invalid subpart, as Python's "replace" reads it.
+    assert standardized == [_reference_standard(r.decode("utf-8", "replace")) for r in reviews]
+    bad = "\ufffd"
+    assert standardized[-3:] == [f"good {bad * 2} bad", bad, f"movie {bad * 3} good"]
+    assert sum("\ufffd" in s for s in standardized) > 250  # random bytes: mostly invalid
