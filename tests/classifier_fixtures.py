@@ -18,7 +18,8 @@ import yaml
 from stages.common.params import from_dict
 from stages.common.paths import PARAMS_FILE
 from stages.data.vectorized import save_split
-from stages.models.registry import sentiment_families, spec
+from stages.families.registry import sentiment_families, spec
+from tests.conftest import sqlite_store
 
 POSITIVE = ["great", "superb", "wonderful", "loved"]
 NEGATIVE = ["awful", "boring", "terrible", "hated"]
@@ -134,12 +135,12 @@ class TrainedFamilies:
         self.prepared = write_prepared(root / "prepared")
         self.models = root / "models"
         self.metrics = root / "metrics"
-        self.uri = f"sqlite:///{root / 'mlflow.db'}"
+        self.uri = sqlite_store(root / "mlflow.db")
         self.test = pd.read_parquet(self.prepared / "imdb" / "test.parquet")
 
     def params(self) -> Any:
         """params.yaml with ``train:`` holding exactly the tiny ``families``."""
-        from stages.models.registry import parse_params
+        from stages.families.registry import parse_params
 
         raw = dict(_params_file())
         raw["train"] = {f: tiny_params(f, **overrides) for f, overrides in self.families.items()}

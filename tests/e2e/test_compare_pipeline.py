@@ -1,6 +1,7 @@
 """``dvc repro compare`` on a fixture mirror with every family at tiny size, then what a user does
 next: ``dvc plots show``/``diff``, predictions with the champion, and ``make ui``'s MLflow UI over
-HTTP and in headless Chromium (Debian's ``chromium``; that check is skipped where it is missing).
+HTTP and in headless Chromium (Debian's ``chromium``; where it is missing that check is skipped,
+and fails with ``CI=true``).
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ from PIL import Image
 
 from stages.evaluation.metrics import compute_metrics
 from stages.evaluation.plots import DPI, figure_size
-from stages.models.registry import sentiment_families, translator_families
+from stages.families.registry import sentiment_families, translator_families
 from tests.classifier_fixtures import tiny_train
-from tests.mlflow_server import _free_port, _stop_group, server_env, start
+from tests.conftest import require
+from tests.mlflow_server import free_port, server_env, start, stop
 from tests.repo_fixtures import TINY_TRANSLATOR, build_mirror, copy_repo, dvc, git, stage_env
 
 pytestmark = pytest.mark.e2e
@@ -61,7 +63,7 @@ def reproduced(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str
     """A committed copy after ``dvc repro compare``, runs in its default store ``mlflow.db``."""
     root = tmp_path_factory.mktemp("compare")
     repo = copy_repo(root / "repo")
-    for stale in ("models", "metrics/plots", "mlflow.db", "mlartifacts"):  # run by hand here
+    for stale in ("models", "metrics/plots", "metrics/history", "mlflow.db", "mlartifacts"):
         shutil.rmtree(repo / stale, ignore_errors=True)
     for name in [f"{family}.json" for family in (*SENTIMENT, *TRANSLATORS)] + ["summary.md"]:
         (repo / "metrics" / name).unlink(missing_ok=True)
@@ -117,7 +119,7 @@ def test_dvc_plots_show_and_diff(
     repo, env = reproduced
     shown = json.loads(dvc(repo, env, "plots", "show", "--json"))
     assert "errors" not in shown
-    curves = {f"metrics/plots/{f}_history.csv" for f in SENTIMENT} | {"validation_accuracy"}
+    curves = {f"metrics/history/{f}.csv" for f in SENTIMENT}  # one plot per file of the dir
     images = {f"metrics/plots/{f}_confusion.png" for f in SENTIMENT}
     images |= {"metrics/plots/comparison.png", "metrics/plots/seq2seq_attention/attention.png"}
     assert curves | images <= set(shown["data"])
@@ -127,7 +129,7 @@ def test_dvc_plots_show_and_diff(
     for plot_id in images:
         (plot,) = shown["data"][plot_id]
         assert plot["type"] == "image" and Path(plot["url"]).is_file(), plot_id
-    lstm = "metrics/plots/lstm_history.csv"
+    lstm = "metrics/history/lstm.csv"
     fields = {v["field"] for v in shown["data"][lstm][0]["content"]["data"]["values"]}
     assert fields == {"accuracy", "val_accuracy", "loss", "val_loss"}
 
@@ -146,13 +148,13 @@ def test_dvc_plots_show_and_diff(
     html_ids = {re.sub(r"[^\w-]", "_", plot_id) for plot_id in curves}
     assert all(f"vegaEmbed('#{html_id}'" in page for html_id in html_ids)
 
-    history = repo / "metrics" / "plots" / "lstm_history.csv"
+    history = repo / "metrics" / "history" / "lstm.csv"
     history.write_text(history.read_text().replace("0.", "0.0"), encoding="utf-8")
     diff = json.loads(dvc(repo, env, "plots", "diff", "--json", "--targets", lstm))
     (plot,) = diff["data"][lstm]
     assert sorted(plot["revisions"]) == ["HEAD", "workspace"]
     assert {value["rev"] for value in plot["content"]["data"]["values"]} == {"HEAD", "workspace"}
-    git(repo, "checkout", "--", "metrics/plots/lstm_history.csv")
+    git(repo, "checkout", "--", "metrics/history/lstm.csv")
 
 
 def test_predict_champion_reproduces_its_test_metrics(
@@ -164,7 +166,7 @@ def test_predict_champion_reproduces_its_test_metrics(
     reviews = tmp_path / "reviews.txt"
     reviews.write_text("\n".join(test["text"]) + "\n", encoding="utf-8")
     proc = subprocess.run(
-        [sys.executable, "-m", "stages.predict", "sentiment", "--family", "champion",
+        [sys.executable, "-m", "stages.commands.predict", "sentiment", "--family", "champion",
          "--file", str(reviews), "--format", "json"],
         cwd=repo, env=env, capture_output=True, text=True, check=False,
     )
@@ -186,7 +188,7 @@ def ui(
     for each experiment (name -> address)."""
     repo, _ = reproduced
     log = tmp_path_factory.mktemp("ui") / "ui.log"
-    uri = f"http://127.0.0.1:{_free_port()}"
+    uri = f"http://127.0.0.1:{free_port()}"
     cmd = [sys.executable, "-m", "stages.commands.tracking_server", "ui",
            "--port", uri.rsplit(":", 1)[1]]
     proc = start(cmd, uri, cwd=repo, log=log, env=server_env())
@@ -197,7 +199,7 @@ def ui(
             time.sleep(0.2)
         yield uri, found
     finally:
-        _stop_group(proc)
+        stop(proc)
 
 
 def test_mlflow_ui_serves_experiments_runs_and_champion(
@@ -249,8 +251,7 @@ def test_the_logged_address_opens_sentiment_on_its_training_runs_table(
     """What a person sees: headless Chromium renders the address ``make ui`` logs for
     ``sentiment`` (the DOM once rendered, and a screenshot kept beside it)."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.skip("no chromium (Debian: apt-get install chromium)")
+    require("no chromium (Debian: apt-get install chromium; .ci/run installs it)", chromium)
     _, addresses = ui
     shot = tmp_path / "sentiment.png"
     proc = subprocess.run(

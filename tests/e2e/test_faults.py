@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from tests.archive_fixtures import imdb_reviews
+from tests.conftest import sqlite_store
 from tests.httpserver import Route, Server, serve
 from tests.repo_fixtures import (
     build_mirror,
@@ -36,6 +37,8 @@ pytestmark = pytest.mark.e2e
 MIB = 1 << 20
 IMDB = "aclImdb_v1.tar.gz"
 UP_TO_DATE = "Data and pipelines are up to date."
+EPOCHS = 40  # the completed training
+KILLED_EPOCHS = 100_000  # the killed one: hours of one-step epochs, never done before its kill
 
 
 def wait_for(condition: Callable[[], object], what: str, timeout: float = 60.0) -> object:
@@ -177,23 +180,28 @@ def test_write_limit_mid_file_is_a_clear_error_and_leaves_nothing(tmp_path: Path
     assert files_under(raw) == before
 
 
-def _finished_and_other_runs(store: str) -> tuple[list[str], list[str]]:
+def _runs_by_status(store: str) -> dict[str, list[str]]:
+    """status -> the names of the "translation" runs in ``store`` with that status."""
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(store)
     experiment = client.get_experiment_by_name("translation")
-    runs = client.search_runs([experiment.experiment_id])
-    finished = [r.info.run_name for r in runs if r.info.status == "FINISHED"]
-    return finished, [r.info.status for r in runs if r.info.status != "FINISHED"]
+    found: dict[str, list[str]] = {}
+    for run in client.search_runs([experiment.experiment_id]):
+        found.setdefault(run.info.status, []).append(run.info.run_name)
+    return found
 
 
 def test_sigkill_mid_training_leaves_no_model_or_metrics_then_repro_completes(
     tmp_path: Path,
 ) -> None:
+    """The killed run cannot end by itself (``KILLED_EPOCHS`` one-step epochs): the SIGKILL at
+    its second epoch races nothing. The next ``dvc repro`` trains ``EPOCHS`` and marks the killed
+    run's MLflow run KILLED."""
     repo = copy_repo(tmp_path / "repo")
     write_sources(repo, build_mirror(tmp_path / "mirror"))
-    tiny_translators(repo, "seq2seq", epochs=40)
-    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    tiny_translators(repo, "seq2seq", epochs=KILLED_EPOCHS)
+    store = sqlite_store(tmp_path / "mlflow.db")
     env = stage_env(tmp_path / "mirror", PYTHONUNBUFFERED="1", MLFLOW_TRACKING_URI=store)
     dvc(repo, env, "repro", "tokenize_translate")
     outputs = {"model": repo / "models" / "seq2seq", "metrics": repo / "metrics" / "seq2seq.json",
@@ -205,7 +213,8 @@ def test_sigkill_mid_training_leaves_no_model_or_metrics_then_repro_completes(
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(["dvc", "repro", "train_translator@seq2seq"], cwd=repo, env=env,
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    wait_for(lambda: "Epoch 2/40" in log_path.read_text(errors="replace"), "epoch 2", 180)
+    marker = f"Epoch 2/{KILLED_EPOCHS}"
+    wait_for(lambda: marker in log_path.read_text(errors="replace"), marker, 180)
     kill_group(proc)
 
     # DVC removed the outputs of the previous run before starting; the killed run wrote none.
@@ -213,13 +222,14 @@ def test_sigkill_mid_training_leaves_no_model_or_metrics_then_repro_completes(
     assert files_under(repo / "models") | files_under(repo / "metrics") == kept
     assert (repo / "dvc.lock").read_bytes() == lock
     assert UP_TO_DATE not in dvc(repo, env, "status", "train_translator@seq2seq")
+    assert _runs_by_status(store) == {"RUNNING": ["seq2seq"]}  # a SIGKILL ends no run
 
+    tiny_translators(repo, "seq2seq", epochs=EPOCHS)
     dvc(repo, env, "repro", "train_translator@seq2seq")
     assert (outputs["model"] / "model.keras").is_file()
     metrics = json.loads(outputs["metrics"].read_text())
     assert set(metrics) == {"exact_match", "char_accuracy", "loss"}
-    assert (outputs["plots"] / "history.csv").read_text().count("\n") == 41
+    assert (outputs["plots"] / "history.csv").read_text().count("\n") == EPOCHS + 1
     assert UP_TO_DATE in dvc(repo, env, "status", "train_translator@seq2seq")
-    # The killed run cannot end itself (SIGKILL): it is never reported FINISHED.
-    finished, others = _finished_and_other_runs(store)
-    assert finished == ["seq2seq"] and len(others) == 1, others
+    # The killed run could not end itself; the next run of the stage marked it KILLED.
+    assert _runs_by_status(store) == {"FINISHED": ["seq2seq"], "KILLED": ["seq2seq"]}

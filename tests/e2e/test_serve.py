@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,19 +15,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import requests
-import yaml
 
-from stages import train_classifier
-from stages.common.paths import PARAMS_FILE
-from stages.models.registry import parse_params
-from tests.classifier_fixtures import tiny_params, write_prepared
+from stages.commands.serve import DEFAULT_MAX_BODY_MB
+from tests.classifier_fixtures import TrainedFamilies
 from tests.conftest import REPO_ROOT
-from tests.mlflow_server import _free_port, _stop_group
+from tests.mlflow_server import free_port, start, stop
 
 pytestmark = pytest.mark.e2e
 
 FAMILY = "transformer"  # custom registered layers, as the real champion
-STARTUP_TIMEOUT_S = 180.0  # 20-40 s on a loaded 2-core machine
 REQUEST_TIMEOUT_S = 60.0
 REVIEWS = ["Great, superb acting. Loved it!", "Awful and boring.<br />I hated it."]
 HOSTILE = {
@@ -40,24 +34,10 @@ HOSTILE = {
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    """``(tracking URI, model URI)`` of the fixture family trained and logged in a temp store."""
-    root = tmp_path_factory.mktemp("serve")
-    prepared = write_prepared(root / "prepared")
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    raw = yaml.safe_load(PARAMS_FILE.read_text(encoding="utf-8"))
-    raw["train"] = {FAMILY: tiny_params(FAMILY, position="sinusoidal", dropout=0.1)}
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MLFLOW_TRACKING_URI", uri)
-        train_classifier.run(
-            parse_params(raw), FAMILY,
-            inputs=train_classifier.Inputs(prepared / "vectorized", prepared / "embeddings.npy",
-                                           prepared / "imdb"),
-            outputs=train_classifier.Outputs(root / "models", root / "metrics",
-                                             root / "metrics" / "plots"),
-        )
-    record = json.loads((root / "models" / FAMILY / "mlflow.json").read_text())
-    yield uri, record["model_uri"]
+def model(trained_families: TrainedFamilies) -> tuple[str, str]:
+    """``(tracking URI, model URI)`` of the fixture family, trained and logged once per session
+    in a temp store (shared with tests/stage/test_pyfunc.py)."""
+    return trained_families.uri, trained_families.record(FAMILY)["model_uri"]
 
 
 def server_command(kind: str, model_uri: str, port: str) -> list[str]:
@@ -76,33 +56,18 @@ def server(
     """The scoring server's base URL; started outside the repo, stopped in a finally."""
     tracking_uri, model_uri = model
     workdir = tmp_path_factory.mktemp("server")
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     bin_dir = Path(sys.executable).parent  # mlflow runs ``uvicorn`` from PATH (an active venv)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env |= {"MLFLOW_TRACKING_URI": tracking_uri, "PATH": f"{bin_dir}{os.pathsep}{env['PATH']}"}
     if request.param == "project":
         env["PYTHONPATH"] = str(REPO_ROOT)
     cmd = server_command(request.param, model_uri, url.rsplit(":", 1)[1])
-    log = workdir / "serve.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+    proc = start(cmd, url, cwd=workdir, log=workdir / "serve.log", env=env, route="/ping")
     try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"{request.param} server exited {proc.returncode}:\n{log.read_text()}")
-            try:
-                if requests.get(f"{url}/ping", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"no /ping after {STARTUP_TIMEOUT_S} s:\n{log.read_text()}")
-            time.sleep(0.5)
         yield url
     finally:
-        _stop_group(proc)
+        stop(proc)
 
 
 def invoke(url: str, body: object) -> requests.Response:
@@ -191,4 +156,20 @@ def test_hostile_json_gets_a_4xx_from_the_project_server_and_both_keep_serving(
     else:
         assert 400 <= response.status_code < 500, response.text
         assert message in response.json()["message"]
+    assert_answers(invoke(server, {"inputs": REVIEWS[:1]}), offline(model, REVIEWS[:1]))
+
+
+@pytest.mark.parametrize("server", ["project"], indirect=True)
+def test_a_body_over_max_body_mb_gets_a_413_and_the_server_keeps_serving(
+    server: str, model: tuple[str, str]
+) -> None:
+    """The project server's guard at its default ``--max-body-mb``: a body one byte over it is
+    answered 413 in MLflow's error format, and the next request is scored."""
+    limit = int(DEFAULT_MAX_BODY_MB * 2**20)
+    body = b'{"inputs": ["' + b"w" * (limit - len(b'{"inputs": [""]}') + 1) + b'"]}'
+    assert len(body) == limit + 1
+    response = invoke(server, body)
+    assert response.status_code == 413, response.text
+    assert response.json() == {"error_code": "BAD_REQUEST",
+                               "message": f"the body exceeds {limit} bytes"}
     assert_answers(invoke(server, {"inputs": REVIEWS[:1]}), offline(model, REVIEWS[:1]))

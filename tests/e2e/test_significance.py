@@ -164,7 +164,8 @@ def test_missing_in_workspace_and_different_test_sets(tmp_path, repo, capsys):
 def test_module_entry_point(repo):
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
     proc = subprocess.run(
-        [sys.executable, "-m", "stages.significance", "demo", "--a", "HEAD~1", "--b", "HEAD"],
+        [sys.executable, "-m", "stages.commands.significance", "demo", "--a", "HEAD~1",
+         "--b", "HEAD"],
         cwd=repo,
         env=env,
         capture_output=True,

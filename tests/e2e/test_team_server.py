@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import json
 import re
+import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,7 +41,7 @@ from tests.e2e.test_experiments import (
     committed_copy,
     exp_params_and_loss,
 )
-from tests.mlflow_server import _free_port, _stop_group, server_env, start
+from tests.mlflow_server import free_port, server_env, start, stop
 from tests.repo_fixtures import TINY_TRANSLATOR, TRANSLATE_ROWS, dvc, git
 
 pytestmark = pytest.mark.e2e
@@ -60,7 +62,7 @@ class TeamServer:
         self.root = root
         self.dir = root / "server"
         self.log = root / "team-server.log"
-        self.uri = f"http://127.0.0.1:{_free_port()}"
+        self.uri = f"http://127.0.0.1:{free_port()}"
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
@@ -70,7 +72,7 @@ class TeamServer:
 
     def stop(self) -> None:
         if self.proc is not None:
-            _stop_group(self.proc)
+            stop(self.proc)
             self.proc = None
 
     @property
@@ -121,13 +123,10 @@ def trained(team: TeamServer, tmp_path_factory: pytest.TempPathFactory) -> Train
     repo, env = committed_copy(tmp_path_factory.mktemp("team"), MLFLOW_TRACKING_URI=team.uri)
     (repo / "dvc.lock").unlink()  # the real data's: dataset digests below come from this copy
     params = yaml.safe_load((repo / "params.yaml").read_text(encoding="utf-8"))
-    params["train"] = tiny_train()
+    # compare reads the configured families: these two
+    params["train"] = {SENTIMENT: tiny_train()[SENTIMENT]}
+    params["translate"] = {FAMILY: params["translate"][FAMILY]}
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
-    refs_file = repo / "stages" / "references.yaml"
-    refs = yaml.safe_load(refs_file.read_text(encoding="utf-8"))
-    refs = {"sentiment": {SENTIMENT: refs["sentiment"][SENTIMENT]},
-            "translation": {FAMILY: refs["translation"][FAMILY]}}  # what compare reads
-    refs_file.write_text(yaml.safe_dump(refs, sort_keys=False), encoding="utf-8")
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "tiny families, the ones compare reads")
     write_prepared(repo / "data" / "prepared")  # the synthetic IMDB, where the stage reads it
@@ -196,7 +195,7 @@ def test_runs_logged_over_http_read_back_from_postgres_and_the_artifact_store(
     metrics = trained.json(f"metrics/{SENTIMENT}.json")
     assert {f"test_{k}": v for k, v in metrics.items()} == {
         k: v for k, v in run.data.metrics.items() if k.startswith("test_")}
-    epochs = pd.read_csv(trained.repo / "metrics" / "plots" / f"{SENTIMENT}_history.csv")
+    epochs = pd.read_csv(trained.repo / "metrics" / "history" / f"{SENTIMENT}.csv")
     for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
         logged = history(client, run.info.run_id, key)
         assert [step for step, _ in logged] == epochs["epoch"].tolist(), key
@@ -289,27 +288,53 @@ def test_a_wrong_database_password_stops_the_stage_in_one_line_without_it(
     assert outputs_of(trained.repo) == before
 
 
-def test_a_full_artifact_directory_stops_the_stage_and_leaves_no_run(
-    team: TeamServer, trained: Trained, tmp_path: Path
-) -> None:
-    """A second server on the same database whose artifact directory is a full 16 KiB tmpfs,
-    mounted in a private mount namespace of its own (``unshare``: nothing to unmount after)."""
+def _private_mounts() -> bool:
+    """Whether this machine lets an unprivileged process mount in a namespace of its own."""
     probe = subprocess.run(["unshare", "--mount", "--map-root-user", "true"],
                            capture_output=True, check=False)
-    if probe.returncode != 0:
-        pytest.skip(f"no private mount namespace here: {probe.stderr.decode().strip()}")
+    return probe.returncode == 0
+
+
+def _file_size_limit(limit: int) -> Callable[[], None]:
+    def preexec() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG for the writer, not a SIGXFSZ
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+
+    return preexec
+
+
+# How the second server's artifact store is full, and what its log then says. The file-size
+# limit needs no privilege and runs everywhere; the tmpfs, where ``unshare`` can mount.
+FULL_STORES = {"file-size limit": "File too large", "tmpfs": "No space left on device"}
+
+
+@pytest.mark.parametrize(
+    "full", [name for name in FULL_STORES if name != "tmpfs" or shutil.which("unshare")
+             and _private_mounts()])
+def test_a_full_artifact_directory_stops_the_stage_and_leaves_no_run(
+    team: TeamServer, trained: Trained, tmp_path: Path, full: str
+) -> None:
+    """A second server on the same database whose artifact store cannot take the stage's 4 KiB
+    probe: a full 16 KiB tmpfs mounted in a private mount namespace of its own (``unshare``:
+    nothing to unmount after), or a 1 KiB file-size limit (RLIMIT_FSIZE) on the server process,
+    its log going through a pipe."""
     artifacts = tmp_path / "artifacts"
     artifacts.mkdir()
-    uri = f"http://127.0.0.1:{_free_port()}"
-    fill = ('mount -t tmpfs -o size=16k tmpfs "$0" && '
-            '{ head -c 1M /dev/zero > "$0/fill"; exec "$@"; }')
+    uri = f"http://127.0.0.1:{free_port()}"
     backend = team.database_uri().replace(f":{team.password}@", "@")  # password: PGPASSFILE
-    cmd = ["unshare", "--mount", "--map-root-user", "sh", "-c", fill, str(artifacts),
-           str(Path(sys.executable).parent / "mlflow"), "server", "--backend-store-uri", backend,
+    cmd = [str(Path(sys.executable).parent / "mlflow"), "server", "--backend-store-uri", backend,
            "--serve-artifacts", "--artifacts-destination", str(artifacts), "--workers", "1",
            "--host", "127.0.0.1", "--port", uri.rsplit(":", 1)[1]]
+    preexec = None
+    if full == "tmpfs":
+        fill = ('mount -t tmpfs -o size=16k tmpfs "$0" && '
+                '{ head -c 1M /dev/zero > "$0/fill"; exec "$@"; }')
+        cmd = ["unshare", "--mount", "--map-root-user", "sh", "-c", fill, str(artifacts), *cmd]
+    else:
+        preexec = _file_size_limit(1024)
     env = server_env(PGPASSFILE=str(team.dir / "pgpass"))
-    server = start(cmd, uri, cwd=tmp_path, log=tmp_path / "full.log", env=env)
+    log = tmp_path / "full.log"
+    server = start(cmd, uri, cwd=tmp_path, log=log, env=env, preexec_fn=preexec)
     try:
         stage = subprocess.Popen(
             [sys.executable, "-m", "stages.train_translator", "--family", FAMILY],
@@ -323,11 +348,11 @@ def test_a_full_artifact_directory_stops_the_stage_and_leaves_no_run(
         # Runs carry their process's pid: this one started none.
         logged = client.search_runs(ids, f"tags.pid = '{stage.pid}'")
     finally:
-        _stop_group(server)
+        stop(server)
     assert logged == []
     # MLflow answers an OSError with a bare 500; its log has the cause.
     assert "cannot store artifacts (HTTP 500: Internal Server Error" in line
-    assert "No space left on device" in (tmp_path / "full.log").read_text()
+    assert FULL_STORES[full] in log.read_text()
 
 
 def test_a_queued_grid_sweep_logs_one_finished_run_per_experiment(

@@ -1,4 +1,4 @@
-"""``python -m stages.predict sentiment`` on tiny trained families: the CLI's probabilities are
+"""``nlp-predict sentiment`` on tiny trained families: the CLI's probabilities are
 the ones the test metrics were computed from; input and model errors are one clear line."""
 
 from __future__ import annotations
@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,9 +22,10 @@ from stages.commands import predict
 from stages.common.constants import PREDICT_BATCH
 from stages.data.vectorized import load_split
 from stages.evaluation.metrics import compute_metrics
-from stages.models.registry import sentiment_families
+from stages.families.registry import sentiment_families
 from stages.models.textmodel import positive_probability
 from stages.tracking import model_registry
+from stages.tracking.store import sqlite_path
 from tests.classifier_fixtures import TrainedFamilies
 from tests.conftest import REPO_ROOT
 
@@ -31,12 +33,13 @@ FAMILIES = ("lstm", "tfidf_logreg")
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrainedFamilies]:
-    result = TrainedFamilies(tmp_path_factory.mktemp("trained"), dict.fromkeys(FAMILIES, {}))
+def trained(trained_families: TrainedFamilies) -> Iterator[TrainedFamilies]:
+    """The session's trained families (``FAMILIES`` among them); their store is the tracking
+    URI."""
+    assert set(FAMILIES) <= set(trained_families.families)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MLFLOW_TRACKING_URI", result.uri)
-        result.train_all()
-        yield result
+        mp.setenv("MLFLOW_TRACKING_URI", trained_families.uri)
+        yield trained_families
 
 
 def cli(trained: TrainedFamilies, *args: str) -> int:
@@ -93,12 +96,15 @@ def test_champion_is_the_registered_model(
     trained: TrainedFamilies, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", trained.uri)
+    # Registered in a copy of the session's store (its runs and artifact locations), which the
+    # other tests read unchanged.
+    uri = f"sqlite:///{shutil.copyfile(sqlite_path(trained.uri), tmp_path / 'mlflow.db')}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     reviews = ["great superb w3 w4", "awful w1 boring", "w5 w6 loved it, hated the end"]
     assert cli(trained, "--family", "lstm", "--format", "json", *reviews) == 0
     local = json.loads(capsys.readouterr().out)
 
-    client = MlflowClient(trained.uri, trained.uri)
+    client = MlflowClient(uri, uri)
     record = model_registry.read_record(trained.models, "lstm")
     model_registry.register_champion(client, "lstm", record)
     # The registered model carries its vocabulary: no workspace models or vocabulary needed.
@@ -124,8 +130,8 @@ def test_stdin_with_random_bytes_in_a_subprocess(trained: TrainedFamilies) -> No
     data = bytes(np.random.default_rng(0).integers(0, 256, 2000, dtype=np.uint8))
     data = b"great movie\r\n\n" + data.replace(b"\n", b" ") + b"\n\xff\xfe awful\n"
     proc = subprocess.run(
-        [sys.executable, "-m", "stages.predict", "sentiment", "-", "--family", "tfidf_logreg",
-         "--format", "csv", "--models-dir", str(trained.models)],
+        [sys.executable, "-m", "stages.commands.predict", "sentiment", "-",
+         "--family", "tfidf_logreg", "--format", "csv", "--models-dir", str(trained.models)],
         input=data, capture_output=True, cwd=REPO_ROOT, check=False,
     )
     assert proc.returncode == 0, proc.stderr.decode()
@@ -203,12 +209,12 @@ def test_scikit_learn_family_is_scored_without_tensorflow(trained: TrainedFamili
     that never imports TensorFlow or Keras."""
     script = (
         "import runpy, sys\n"
-        "from stages.models import registry\n"
+        "from stages.families import registry\n"
         "registry.load_params()\n"
         f"sys.argv = ['predict', 'sentiment', '--family', 'tfidf_logreg', '--models-dir', "
         f"{str(trained.models)!r}, 'A moving film.', 'Dull and far too long.']\n"
         "try:\n"
-        "    runpy.run_module('stages.predict', run_name='__main__')\n"
+        "    runpy.run_module('stages.commands.predict', run_name='__main__')\n"
         "except SystemExit as exit:\n"
         "    assert exit.code == 0, exit.code\n"
         "print(sorted(m for m in ('keras', 'tensorflow') if m in sys.modules))\n"

@@ -42,14 +42,14 @@ json.dump({"probability": frame["probability"].tolist(), "label": frame["label"]
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrainedFamilies]:
-    families = {family: VARIANTS.get(family, {}) for family in FAMILIES}
-    result = TrainedFamilies(tmp_path_factory.mktemp("pyfunc"), families)
+def trained(trained_families: TrainedFamilies) -> Iterator[TrainedFamilies]:
+    """The session's trained families (``FAMILIES`` among them); their store is the tracking
+    URI."""
+    assert trained_families.families["transformer"] == VARIANTS["transformer"]
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MLFLOW_TRACKING_URI", result.uri)
-        result.train_all()
-        mlflow.set_tracking_uri(result.uri)
-        yield result
+        mp.setenv("MLFLOW_TRACKING_URI", trained_families.uri)
+        mlflow.set_tracking_uri(trained_families.uri)
+        yield trained_families
     mlflow.set_tracking_uri(None)
 
 

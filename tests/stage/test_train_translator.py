@@ -13,8 +13,8 @@ from mlflow.tracking import MlflowClient
 from stages import tokenize_translate, train_translator
 from stages.commands import predict
 from stages.common.params import Params, ParamsError
-from stages.models import registry
-from stages.models.registry import parse_params, translator_families
+from stages.families import registry
+from stages.families.registry import parse_params, translator_families
 from stages.tracking import lineage
 from stages.tracking.store import TrackingError
 from tests.translate_fixtures import PAIRS, write_translate_csv
