@@ -1,2 +1,3 @@
 """Commands that are not DVC stages: ``nlp-predict``, ``nlp-serve``, ``nlp-significance`` and
-``nlp-tracking-server`` (``[project.scripts]``), each also ``python -m stages.commands.<module>``."""
+``nlp-tracking-server`` (``[project.scripts]``), each also
+``python -m stages.commands.<module>``."""

@@ -58,8 +58,8 @@ class TokenIdEncoder:
     The vocabulary is the vectorize stage's, clipped to the family's top ``vocab_size`` ids
     (a dropped token is out of vocabulary, id 1, as ``clip_ids`` makes it). Tokens and ids
     come from the vectorize stage's own ``split_tokens`` and ``tokenize``
-    (``bench/standardize_identity.py`` checks them against TensorFlow's ``TextVectorization`` on
-    every IMDB review); padding and truncation are ``load_split``'s own.
+    (``tests/mirror/test_standardize_identity.py`` checks them against TensorFlow's
+    ``TextVectorization`` on every IMDB review); padding and truncation are ``load_split``'s own.
     """
 
     def __init__(
