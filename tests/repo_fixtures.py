@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import yaml
@@ -20,6 +22,16 @@ from tests.archive_fixtures import (
 )
 from tests.conftest import REPO_ROOT
 
+QUEUE_STATES = ("Queued", "Running", "Success", "Failed")  # of ``dvc queue status``
+# DVC's TaskStatus of an experiment that ended (SUCCESS, FAILED, CANCELED, FINISHED).
+ENDED_TASKS = {3, 4, 5, 6}
+# DVC commits every experiment, git commits the copies: no global git identity needed.
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "test",
+    "GIT_AUTHOR_EMAIL": "test@example.com",
+    "GIT_COMMITTER_NAME": "test",
+    "GIT_COMMITTER_EMAIL": "test@example.com",
+}
 TRANSLATE_ROWS = [("cat", "고양이"), ("dog", "개"), ("water", "물")]
 # Small translators: a few seconds per DVC stage run, still a real fit, save and MLflow run.
 TINY_TRANSLATOR = {"seed": 0, "embedding_dim": 8, "units": 16, "epochs": 5, "batch_size": 4,
@@ -107,8 +119,49 @@ def dvc(repo: Path, env: dict[str, str], *args: str) -> str:
 
 def git(repo: Path, *args: str) -> str:
     """Run ``git *args`` in ``repo`` (with a fixed identity); return its stdout."""
-    env = dict(os.environ, GIT_AUTHOR_NAME="test", GIT_AUTHOR_EMAIL="test@example.com",
-               GIT_COMMITTER_NAME="test", GIT_COMMITTER_EMAIL="test@example.com")
+    env = dict(os.environ, **GIT_IDENTITY)
     proc = subprocess.run(["git", *args], cwd=repo, env=env, capture_output=True, text=True,
                           check=True)
     return proc.stdout
+
+
+def queue_status(repo: Path, env: dict[str, str]) -> dict[str, str]:
+    """``dvc queue status``: experiment name -> Queued / Running / Success / Failed."""
+    rows = map(str.split, dvc(repo, env, "queue", "status").splitlines())
+    return {row[1]: row[-1] for row in rows if len(row) >= 4 and row[-1] in QUEUE_STATES}
+
+
+def _tasks_ended(repo: Path, names: list[str]) -> bool:
+    """Whether each experiment of ``names`` has an executor info file saying it ended: read from
+    disk, where a ``dvc queue status`` process costs a second of CPU that the queue's workers
+    need."""
+    ended = set()
+    for info_file in (repo / ".dvc" / "tmp" / "exps" / "run").glob("*/*.run"):
+        try:
+            info = json.loads(info_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):  # being written
+            continue
+        if info.get("collected") or info.get("status") in ENDED_TASKS:
+            ended.add(info.get("name"))
+    return set(names) <= ended
+
+
+def wait_for_queue(repo: Path, env: dict[str, str], names: list[str], timeout: float
+                   ) -> dict[str, str]:
+    """Wait until no experiment of ``names`` is queued or running; return ``queue_status``.
+
+    Polls the executors' info files, and ``dvc queue status`` (the answer) once they say every
+    task ended, or every 30 s in case a task never wrote one; fails after ``timeout`` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    checked = time.monotonic()
+    while True:
+        now = time.monotonic()
+        if _tasks_ended(repo, names) or now - checked > 30:
+            checked = now
+            status = queue_status(repo, env)
+            ours = [status.get(name) for name in names]
+            if None not in ours and not {"Queued", "Running"} & set(ours):
+                return status
+        assert now < deadline, f"queue not done in {timeout} s: {queue_status(repo, env)}"
+        time.sleep(1)

@@ -1,7 +1,7 @@
-"""``dvc repro compare`` on a fixture mirror with every family at tiny size, then what a user does
-next: ``dvc plots show``/``diff``, predictions with the champion, and ``make ui``'s MLflow UI over
-HTTP and in headless Chromium (Debian's ``chromium``; where it is missing that check is skipped,
-and fails with ``CI=true``).
+"""``dvc repro compare`` on a fixture mirror with every family at tiny size (the session's
+``reproduced``, tests/e2e/conftest.py), then what a user does next: ``dvc plots show``/``diff``,
+predictions with the champion, and ``make ui``'s MLflow UI over HTTP and in headless Chromium
+(Debian's ``chromium``; where it is missing that check is skipped, and fails with ``CI=true``).
 """
 
 from __future__ import annotations
@@ -24,16 +24,15 @@ from PIL import Image
 
 from stages.evaluation.metrics import compute_metrics
 from stages.evaluation.plots import DPI, figure_size
-from stages.families.registry import sentiment_families, translator_families
-from tests.classifier_fixtures import tiny_train
+from stages.families.registry import sentiment_families
 from tests.conftest import require
+from tests.e2e.conftest import Reproduced
 from tests.mlflow_server import free_port, server_env, start, stop
-from tests.repo_fixtures import TINY_TRANSLATOR, build_mirror, copy_repo, dvc, git, stage_env
+from tests.repo_fixtures import dvc, git
 
 pytestmark = pytest.mark.e2e
 
 SENTIMENT = sentiment_families()
-TRANSLATORS = translator_families()
 UP_TO_DATE = "Data and pipelines are up to date."
 # Root, no GPU, and no connection attempts to Google's hosts on this machine's closed network.
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -41,53 +40,15 @@ CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--disable-component-update", "--disable-sync", "--window-size=1400,900")
 # Virtual time: Chromium waits for the page's fetches and renders for this long, then dumps.
 RENDER_BUDGET_MS = 20_000
-GIT_IDENTITY = {
-    "GIT_AUTHOR_NAME": "test",
-    "GIT_AUTHOR_EMAIL": "test@example.com",
-    "GIT_COMMITTER_NAME": "test",
-    "GIT_COMMITTER_EMAIL": "test@example.com",
-}
-
-
-def tiny_families(repo: Path) -> None:
-    """Every sentiment and translator family of the copy at tiny, seconds-long sizes."""
-    path = repo / "params.yaml"
-    params = yaml.safe_load(path.read_text(encoding="utf-8"))
-    params["train"] = tiny_train()
-    params["translate"] = dict.fromkeys(TRANSLATORS, {**TINY_TRANSLATOR, "epochs": 3})
-    path.write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
-
-
-@pytest.fixture(scope="module")
-def reproduced(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
-    """A committed copy after ``dvc repro compare``, runs in its default store ``mlflow.db``."""
-    root = tmp_path_factory.mktemp("compare")
-    repo = copy_repo(root / "repo")
-    for stale in ("models", "metrics/plots", "metrics/history", "mlflow.db", "mlartifacts"):
-        shutil.rmtree(repo / stale, ignore_errors=True)
-    for name in [f"{family}.json" for family in (*SENTIMENT, *TRANSLATORS)] + ["summary.md"]:
-        (repo / "metrics" / name).unlink(missing_ok=True)
-    sources = build_mirror(root / "mirror")
-    (repo / "stages" / "sources.yaml").write_text(yaml.safe_dump(sources), encoding="utf-8")
-    tiny_families(repo)
-    env = stage_env(root / "mirror", **GIT_IDENTITY)
-    env.pop("MLFLOW_TRACKING_URI", None)
-    out = dvc(repo, env, "repro", "compare")
-    assert "Running stage 'compare'" in out
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "repro")
-    return repo, env
-
-
 def champion_version(repo: Path) -> object:
     uri = f"sqlite:///{repo / 'mlflow.db'}"
     return MlflowClient(uri, uri).get_model_version_by_alias("imdb-sentiment", "champion")
 
 
 def test_repro_writes_summary_figure_and_registers_champion(
-    reproduced: tuple[Path, dict[str, str]],
+    reproduced: Reproduced,
 ) -> None:
-    repo, env = reproduced
+    repo, env = reproduced.repo, reproduced.env
     summary = (repo / "metrics" / "summary.md").read_text(encoding="utf-8")
     metrics = {f: json.loads((repo / "metrics" / f"{f}.json").read_text()) for f in SENTIMENT}
     champion = max(SENTIMENT, key=lambda family: metrics[family]["best_val_accuracy"])
@@ -114,9 +75,9 @@ def test_repro_writes_summary_figure_and_registers_champion(
 
 
 def test_dvc_plots_show_and_diff(
-    reproduced: tuple[Path, dict[str, str]], tmp_path: Path
+    reproduced: Reproduced, tmp_path: Path
 ) -> None:
-    repo, env = reproduced
+    repo, env = reproduced.repo, reproduced.env
     shown = json.loads(dvc(repo, env, "plots", "show", "--json"))
     assert "errors" not in shown
     curves = {f"metrics/history/{f}.csv" for f in SENTIMENT}  # one plot per file of the dir
@@ -158,9 +119,9 @@ def test_dvc_plots_show_and_diff(
 
 
 def test_predict_champion_reproduces_its_test_metrics(
-    reproduced: tuple[Path, dict[str, str]], tmp_path: Path
+    reproduced: Reproduced, tmp_path: Path
 ) -> None:
-    repo, env = reproduced
+    repo, env = reproduced.repo, reproduced.env
     family = champion_version(repo).tags["family"]
     test = pd.read_parquet(repo / "data" / "prepared" / "imdb" / "test.parquet")
     reviews = tmp_path / "reviews.txt"
@@ -182,11 +143,11 @@ def test_predict_champion_reproduces_its_test_metrics(
 
 @pytest.fixture(scope="module")
 def ui(
-    reproduced: tuple[Path, dict[str, str]], tmp_path_factory: pytest.TempPathFactory
+    reproduced: Reproduced, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[str, dict[str, str]]]:
     """``make ui``'s command in the reproduced copy: its URI and the runs-table address it logs
     for each experiment (name -> address)."""
-    repo, _ = reproduced
+    repo = reproduced.repo
     log = tmp_path_factory.mktemp("ui") / "ui.log"
     uri = f"http://127.0.0.1:{free_port()}"
     cmd = [sys.executable, "-m", "stages.commands.tracking_server", "ui",
@@ -273,13 +234,13 @@ def test_the_logged_address_opens_sentiment_on_its_training_runs_table(
 
 
 def test_changing_one_family_param_reruns_and_diffs_only_that_family(
-    reproduced: tuple[Path, dict[str, str]], tmp_path: Path
+    reproduced: Reproduced, tmp_path: Path
 ) -> None:
     """Edit ``train.lstm.seed``: only ``train@lstm`` (and the ``compare`` after it) reruns, and
     ``dvc metrics diff`` shows rows of ``metrics/lstm.json`` only."""
-    source, env = reproduced
+    source, env = reproduced.repo, reproduced.env
     repo = tmp_path / "repo"
-    shutil.copytree(source, repo, symlinks=True)  # the module's copy stays as reproduced
+    shutil.copytree(source, repo, symlinks=True)  # the session's copy stays as reproduced
     # The copy's own store (repo/mlflow.db, copied): compare needs the champion's run, which
     # need not be the retrained family's.
     path = repo / "params.yaml"

@@ -1,9 +1,9 @@
-"""``dvc repro`` of the data stages and a tiny translator in a temporary copy of the repo, against
-a fixture mirror, once for the module; then its outputs travel through a DVC remote into a fresh
-clone.
+"""The data stages and a tiny translator as ``dvc repro`` ran them in the session's copy of the
+repo (``reproduced``, tests/e2e/conftest.py: ``dvc repro compare`` against a fixture mirror): a
+rerun is a no-op, and the outputs travel through a DVC remote into a fresh clone.
 
 That run also shows that healthy stages print no error-looking line nor library noise: the
-download, data, tokenize and train stages, a Keras fit, and a new MLflow sqlite store (the
+download, data, tokenize and training stages, Keras fits, and a new MLflow sqlite store (the
 default one, in the copy: its migrations are the alembic/MLflow deprecation noise of a first
 run); a failing one still prints its message.
 """
@@ -12,31 +12,22 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 
-from tests.repo_fixtures import (
-    build_mirror,
-    copy_repo,
-    dvc,
-    git,
-    stage_env,
-    tiny_translators,
-    write_sources,
-)
+from tests.e2e.conftest import Reproduced
+from tests.repo_fixtures import copy_repo, dvc, git, stage_env
 
 pytestmark = pytest.mark.e2e
 
 TARGETS = ["embeddings", "tokenize_translate", "train_translator@seq2seq"]
 UP_TO_DATE = "Data and pipelines are up to date."
-
-
 # What a user can do nothing about: TF C++/absl logs and CUDA probing on a CPU machine, oneDNN
 # notices, MLflow's missing-signature warning, Python warnings (deprecations among them).
 FORBIDDEN = re.compile(
@@ -46,49 +37,12 @@ FORBIDDEN = re.compile(
 )
 
 
-def quiet_env(mirror: Path | None) -> dict[str, str]:
-    """The stages' environment with their own defaults: the default MLflow store (new, inside
-    the copy) and TensorFlow's log level as the stages set it, not the caller's."""
-    env = stage_env(mirror)
-    env.pop("MLFLOW_TRACKING_URI", None)
-    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
-    return env
-
-
-def run(repo: Path, env: dict[str, str], *cmd: str) -> subprocess.CompletedProcess[str]:
-    """Run ``cmd`` in ``repo`` with stdout and stderr interleaved in ``.stdout``."""
-    return subprocess.run(cmd, cwd=repo, env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True)
-
-
-@dataclass
-class Pipeline:
-    """The copy after ``dvc repro TARGETS``, its stage environment and what the run printed."""
-
-    repo: Path
-    env: dict[str, str]
-    output: str
-
-
-@pytest.fixture(scope="module")
-def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
-    """A repo copy where ``dvc repro`` ran ``TARGETS`` (and their upstream stages) once."""
-    root = tmp_path_factory.mktemp("pipeline")
-    repo = copy_repo(root / "repo")
-    write_sources(repo, build_mirror(root / "mirror"))
-    tiny_translators(repo, "seq2seq")
-    env = quiet_env(root / "mirror")
-    proc = run(repo, env, "dvc", "repro", *TARGETS)
-    assert proc.returncode == 0, proc.stdout
-    return Pipeline(repo, env, proc.stdout)
-
-
 def _files(root: Path) -> dict[Path, int]:
     return {p: p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}
 
 
-def test_dvc_repro_data_stages_then_noop(pipeline: Pipeline) -> None:
-    repo, env = pipeline.repo, pipeline.env
+def test_dvc_repro_data_stages_then_noop(reproduced: Reproduced) -> None:
+    repo, env = reproduced.repo, reproduced.env
     matrix = np.load(repo / "data" / "prepared" / "embeddings.npy")
     assert matrix.shape[1] == 50
     assert not matrix[0].any()
@@ -108,9 +62,11 @@ def test_dvc_repro_data_stages_then_noop(pipeline: Pipeline) -> None:
 
 
 def test_push_clone_pull_gives_clean_status_without_rerunning(
-    pipeline: Pipeline, tmp_path: Path
+    reproduced: Reproduced, tmp_path: Path
 ) -> None:
-    repo, env = pipeline.repo, pipeline.env
+    env = reproduced.env
+    repo = tmp_path / "repo"  # a copy: the remote (committed) is not the session copy's
+    shutil.copytree(reproduced.repo, repo, symlinks=True)
     dvc(repo, env, "remote", "add", "-d", "local", str(tmp_path / "remote"))
     dvc(repo, env, "push", "--with-deps", *TARGETS)
     git(repo, "add", "-A")
@@ -130,13 +86,27 @@ def test_push_clone_pull_gives_clean_status_without_rerunning(
     assert "Running stage" not in dvc(clone, env, "repro", *TARGETS)
 
 
-def test_healthy_stages_print_no_noise(pipeline: Pipeline) -> None:
+def stage_outputs(output: str) -> dict[str, list[str]]:
+    """The lines ``dvc repro`` printed for each stage it ran (from its "Running stage" line)."""
+    sections: dict[str, list[str]] = {}
+    lines: list[str] = []
+    for line in output.splitlines():
+        if found := re.match(r"Running stage '([^']+)'", line):
+            lines = sections.setdefault(found.group(1), [])
+        lines.append(line)
+    return sections
+
+
+def test_healthy_stages_print_no_noise(reproduced: Reproduced) -> None:
+    """The download, data and translator stages (a Keras fit, the first run in a new store)."""
+    printed = stage_outputs(reproduced.output)
+    noisy = {}
     for stage in ("download_imdb", "prepare_imdb", "vectorize", "download_glove", "embeddings",
-                  "download_translate", "tokenize_translate", "train_translator@seq2seq"):
-        assert f"Running stage '{stage}'" in pipeline.output
-    noisy = [line for line in pipeline.output.splitlines() if FORBIDDEN.search(line)]
-    assert noisy == [], "\n".join(noisy)
-    assert (pipeline.repo / "mlflow.db").is_file()
+                  "download_translate", "tokenize_translate", "train_translator@seq2seq",
+                  "train_translator@seq2seq_attention"):
+        noisy[stage] = [line for line in printed[stage] if FORBIDDEN.search(line)]
+    assert noisy == dict.fromkeys(noisy, []), noisy
+    assert (reproduced.repo / "mlflow.db").is_file()
 
 
 def test_failing_stage_still_prints_its_message(tmp_path: Path) -> None:
@@ -145,8 +115,11 @@ def test_failing_stage_still_prints_its_message(tmp_path: Path) -> None:
     params = yaml.safe_load(params_file.read_text(encoding="utf-8"))
     params["translate"]["seq2seq"]["epochs"] = 0
     params_file.write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
-    proc = run(repo, quiet_env(None), sys.executable, "-m", "stages.train_translator",
-               "--family", "seq2seq")
+    env = stage_env(None)
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # the stage's own default
+    proc = subprocess.run([sys.executable, "-m", "stages.train_translator", "--family", "seq2seq"],
+                          cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True)
     assert proc.returncode == 1, proc.stdout
     message = f"{params_file}: params: translate.seq2seq.epochs: must be > 0, got 0"
     errors = [line for line in proc.stdout.splitlines() if " ERROR " in line]

@@ -16,7 +16,6 @@ import json
 import re
 import shutil
 import subprocess
-import time
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -25,6 +24,7 @@ from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 from tests.repo_fixtures import (
+    GIT_IDENTITY,
     TINY_TRANSLATOR,
     build_mirror,
     copy_repo,
@@ -32,6 +32,7 @@ from tests.repo_fixtures import (
     git,
     stage_env,
     tiny_translators,
+    wait_for_queue,
     write_sources,
 )
 
@@ -46,13 +47,6 @@ QUEUE_TIMEOUT_S = 600
 RUN_ID = re.compile(r"MLflow run ([0-9a-f]{32}) ")
 # Outputs the source checkout may hold untracked (a stage run by hand): the copy starts clean.
 STALE_OUTPUTS = ("models", "metrics/plots", f"metrics/{FAMILY}.json")
-# DVC commits every experiment: do not depend on a global git identity.
-GIT_IDENTITY = {
-    "GIT_AUTHOR_NAME": "test",
-    "GIT_AUTHOR_EMAIL": "test@example.com",
-    "GIT_COMMITTER_NAME": "test",
-    "GIT_COMMITTER_EMAIL": "test@example.com",
-}
 
 
 def committed_copy(tmp_path: Path, **env: str) -> tuple[Path, dict[str, str]]:
@@ -138,29 +132,17 @@ def check_run_cache(repo: Path, env: dict[str, str]) -> float:
     return loss
 
 
-def wait_for_queue(repo: Path, env: dict[str, str], names: list[str]) -> dict[str, str]:
-    """Poll ``dvc queue status`` until no task is queued or running; return name -> status."""
-    deadline = time.monotonic() + QUEUE_TIMEOUT_S
-    while True:
-        lines = dvc(repo, env, "queue", "status").splitlines()
-        status = {f[1]: f[-1] for f in map(str.split, lines) if len(f) >= 4 and f[1] in names}
-        if set(status) == set(names) and not {"Queued", "Running"} & set(status.values()):
-            return status
-        assert time.monotonic() < deadline, f"queue not done in {QUEUE_TIMEOUT_S} s: {lines}"
-        time.sleep(2)
-
-
 def check_queue(repo: Path, env: dict[str, str]) -> dict[str, str]:
     """Two experiments queued and run by two workers; returns name -> MLflow run id (its log)."""
     for name, epochs in QUEUED.items():
         dvc(repo, env, "exp", "run", "--queue", "-n", name, STAGE, "-S", f"{EPOCHS_KEY}={epochs}")
     try:
         dvc(repo, env, "queue", "start", "-j", "2")
-        status = wait_for_queue(repo, env, list(QUEUED))
+        status = wait_for_queue(repo, env, list(QUEUED), QUEUE_TIMEOUT_S)
     finally:
         stop = ["dvc", "queue", "stop", "--kill"]
         subprocess.run(stop, cwd=repo, env=env, capture_output=True, check=False)
-    assert status == dict.fromkeys(QUEUED, "Success")
+    assert {name: status[name] for name in QUEUED} == dict.fromkeys(QUEUED, "Success")
     logs = {name: dvc(repo, env, "queue", "logs", name) for name in QUEUED}
     for log in logs.values():
         assert "database is locked" not in log

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,16 +20,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from tests.archive_fixtures import imdb_reviews
 from tests.conftest import sqlite_store
+from tests.e2e.conftest import Reproduced
 from tests.httpserver import Route, Server, serve
 from tests.repo_fixtures import (
     build_mirror,
     copy_repo,
     dvc,
     stage_env,
-    tiny_translators,
     write_sources,
 )
 
@@ -192,22 +194,30 @@ def _runs_by_status(store: str) -> dict[str, list[str]]:
     return found
 
 
+def set_epochs(repo: Path, family: str, epochs: int) -> None:
+    """Set ``translate.<family>.epochs`` in the params.yaml of ``repo``."""
+    path = repo / "params.yaml"
+    params = yaml.safe_load(path.read_text(encoding="utf-8"))
+    params["translate"][family]["epochs"] = epochs
+    path.write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
+
+
 def test_sigkill_mid_training_leaves_no_model_or_metrics_then_repro_completes(
-    tmp_path: Path,
+    reproduced: Reproduced, tmp_path: Path,
 ) -> None:
-    """The killed run cannot end by itself (``KILLED_EPOCHS`` one-step epochs): the SIGKILL at
-    its second epoch races nothing. The next ``dvc repro`` trains ``EPOCHS`` and marks the killed
-    run's MLflow run KILLED."""
-    repo = copy_repo(tmp_path / "repo")
-    write_sources(repo, build_mirror(tmp_path / "mirror"))
-    tiny_translators(repo, "seq2seq", epochs=KILLED_EPOCHS)
+    """In a copy of the session's reproduced repo (``reproduced``): the killed run cannot end by
+    itself (``KILLED_EPOCHS`` one-step epochs), so the SIGKILL at its second epoch races nothing.
+    The next ``dvc repro`` trains ``EPOCHS`` and marks the killed run's MLflow run KILLED."""
+    repo = tmp_path / "repo"
+    shutil.copytree(reproduced.repo, repo, symlinks=True)
+    set_epochs(repo, "seq2seq", KILLED_EPOCHS)
     store = sqlite_store(tmp_path / "mlflow.db")
-    env = stage_env(tmp_path / "mirror", PYTHONUNBUFFERED="1", MLFLOW_TRACKING_URI=store)
-    dvc(repo, env, "repro", "tokenize_translate")
+    env = {**reproduced.env, "PYTHONUNBUFFERED": "1", "MLFLOW_TRACKING_URI": store}
     outputs = {"model": repo / "models" / "seq2seq", "metrics": repo / "metrics" / "seq2seq.json",
                "plots": repo / "metrics" / "plots" / "seq2seq"}
     kept = {p for p in files_under(repo / "models") | files_under(repo / "metrics")
             if not any(p == out or out in p.parents for out in outputs.values())}
+    assert [name for name, path in outputs.items() if not path.exists()] == []  # the last run's
     lock = (repo / "dvc.lock").read_bytes()
     log_path = tmp_path / "killed.log"
     with open(log_path, "wb") as log:
@@ -224,7 +234,7 @@ def test_sigkill_mid_training_leaves_no_model_or_metrics_then_repro_completes(
     assert UP_TO_DATE not in dvc(repo, env, "status", "train_translator@seq2seq")
     assert _runs_by_status(store) == {"RUNNING": ["seq2seq"]}  # a SIGKILL ends no run
 
-    tiny_translators(repo, "seq2seq", epochs=EPOCHS)
+    set_epochs(repo, "seq2seq", EPOCHS)
     dvc(repo, env, "repro", "train_translator@seq2seq")
     assert (outputs["model"] / "model.keras").is_file()
     metrics = json.loads(outputs["metrics"].read_text())

@@ -20,7 +20,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +41,14 @@ from tests.e2e.test_experiments import (
     exp_params_and_loss,
 )
 from tests.mlflow_server import free_port, server_env, start, stop
-from tests.repo_fixtures import TINY_TRANSLATOR, TRANSLATE_ROWS, dvc, git
+from tests.repo_fixtures import (
+    TINY_TRANSLATOR,
+    TRANSLATE_ROWS,
+    dvc,
+    git,
+    queue_status,
+    wait_for_queue,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -50,7 +56,6 @@ SENTIMENT = "lstm"
 UNITS_KEY = f"translate.{FAMILY}.units"
 GRID = {(2, 8), (2, 16), (3, 8), (3, 16)}  # (epochs, units); none is the committed run's
 QUEUE_TIMEOUT_S = 600
-TASK_STATES = ("Queued", "Running", "Success", "Failed")
 KIND = "custom_model_development"  # what MLflow's UI calls "Machine learning"
 ERROR_LINE = re.compile(r"^\d\d:\d\d:\d\d ERROR (.*)$", re.MULTILINE)
 
@@ -246,12 +251,6 @@ def test_compare_registers_the_champion_that_loads_through_the_server_elsewhere(
     np.testing.assert_allclose(json.loads(proc.stdout), stage["probability"], rtol=1e-5)
 
 
-def queue_status(repo: Path, env: dict[str, str]) -> dict[str, str]:
-    """``dvc queue status``: experiment name -> Queued / Running / Success / Failed."""
-    rows = map(str.split, dvc(repo, env, "queue", "status").splitlines())
-    return {row[1]: row[-1] for row in rows if len(row) >= 4 and row[-1] in TASK_STATES}
-
-
 def exp_rows(repo: Path, env: dict[str, str]) -> dict[str, tuple[int, int, float]]:
     """``dvc exp show --json``: experiment name -> (epochs, units, loss) of the translator."""
     return {name: (params["epochs"], params["units"], loss)
@@ -368,10 +367,7 @@ def test_a_queued_grid_sweep_logs_one_finished_run_per_experiment(
         # Its workers outlive the command: captured pipes would stay open until the queue ends.
         subprocess.run(["dvc", "queue", "start", "-j", "2"], cwd=repo, env=env, check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + QUEUE_TIMEOUT_S
-        while {"Queued", "Running"} & set((status := queue_status(repo, env)).values()):
-            assert time.monotonic() < deadline, f"queue not done in {QUEUE_TIMEOUT_S} s: {status}"
-            time.sleep(2)
+        status = wait_for_queue(repo, env, names, QUEUE_TIMEOUT_S)
     finally:
         subprocess.run(["dvc", "queue", "stop", "--kill"], cwd=repo, env=env,
                        capture_output=True, check=False)
