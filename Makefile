@@ -1,5 +1,6 @@
 # `make repro`:       .venv, the pinned runtime dependencies, then the whole DVC pipeline.
-# `make test`:        the same plus the team set-up and the development tools; ruff, then the tests.
+# `make test`:        the same plus the team set-up and the development tools; ruff, then the tests
+#                     (one pytest worker per core).
 # `make ui`:          the MLflow UI on the project's tracking store, http://127.0.0.1:5000
 # `make team-server`: MLflow on a local PostgreSQL with proxied artifacts, all in .team-server/,
 #                     http://127.0.0.1:5000 (docs/tracking-server.md)
@@ -42,8 +43,10 @@ repro: $(RUNTIME)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dvc repro
 
 # pytest exits 5 when it collects no test: that is a failure of the suite, not a pass.
+# One pytest-xdist worker per core; tests/conftest.py keeps each module, and the modules that
+# share a session set-up, on one worker.
 test: lint
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q -n auto --dist loadgroup
 
 lint: $(DEV)
 	$(BIN)/ruff check stages tests bench

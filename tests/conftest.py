@@ -106,3 +106,22 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     mlflow.set_tracking_uri(uri)
     yield uri
     mlflow.set_tracking_uri(None)
+
+
+# `make test` runs the suite on two pytest-xdist workers (`-n 2 --dist loadgroup`): each module's
+# tests stay on one worker, so that its module-scoped set-ups run once, and so do the modules
+# that share a session set-up (named here by its fixture).
+SHARED_SETUPS = ("reproduced", "trained_families")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Each test's ``xdist_group``: its module's path, or the shared set-up its module uses."""
+    groups: dict[str, str] = {}
+    for item in items:
+        module = item.nodeid.split("::", 1)[0]
+        shared = [name for name in SHARED_SETUPS if name in getattr(item, "fixturenames", ())]
+        if shared:
+            groups[module] = shared[0]
+        groups.setdefault(module, module)
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(groups[item.nodeid.split("::", 1)[0]]))
