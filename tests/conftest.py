@@ -16,6 +16,11 @@ import numpy as np
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# The environment the session (or xdist worker) started with. Subprocess environments start from
+# it, not from os.environ: tests change os.environ while they run (monkeypatch, and
+# mlflow.set_tracking_uri / set_registry_uri write MLFLOW_TRACKING_URI / MLFLOW_REGISTRY_URI and
+# the latter is never unset), and a later test's server or stage must not inherit that.
+START_ENV = dict(os.environ)
 
 
 def require(what: str, found: object) -> None:

@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.conftest import START_ENV
+
 # ~10 s on an idle 2-core machine for an MLflow server, 20-40 s for a scoring server loading a
 # Keras model under load; migrations of a new database on top.
 STARTUP_TIMEOUT_S = 180.0
@@ -70,10 +72,12 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 def server_env(**extra: str) -> dict[str, str]:
-    """The environment of a server process: no ``MLFLOW_TRACKING_URI`` of the caller's."""
+    """The environment of a server process: the session's (``START_ENV``), without
+    ``MLFLOW_TRACKING_URI`` or ``MLFLOW_REGISTRY_URI``."""
     # No background job runner (six extra processes); this project does not use MLflow jobs.
-    env = dict(os.environ, MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false", **extra)
+    env = dict(START_ENV, MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false", **extra)
     env.pop("MLFLOW_TRACKING_URI", None)
+    env.pop("MLFLOW_REGISTRY_URI", None)
     return env
 
 

@@ -20,7 +20,7 @@ from tests.archive_fixtures import (
     write_imdb_tar,
     write_zip,
 )
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, START_ENV
 
 QUEUE_STATES = ("Queued", "Running", "Success", "Failed")  # of ``dvc queue status``
 # DVC's TaskStatus of an experiment that ended (SUCCESS, FAILED, CANCELED, FINISHED).
@@ -98,12 +98,14 @@ def tiny_translators(repo: Path, *families: str, **overrides: int | float) -> No
 
 
 def stage_env(mirror: Path | None, **extra: str) -> dict[str, str]:
-    """Environment for ``dvc``/stage subprocesses: the venv first on PATH, ``$NLP_DATA_MIRROR``.
+    """Environment for ``dvc``/stage subprocesses: the session's (``START_ENV``), the venv first on
+    PATH, ``$NLP_DATA_MIRROR``.
 
     ``mirror=None`` unsets the mirror (stages download from the URLs in sources.yaml).
     """
-    env = dict(os.environ, **extra)
+    env = dict(START_ENV, **extra)  # not what earlier tests left in os.environ
     env.pop("NLP_DATA_MIRROR", None)
+    env.pop("MLFLOW_REGISTRY_URI", None)  # the registry is the tracking store
     if mirror is not None:
         env["NLP_DATA_MIRROR"] = str(mirror)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"

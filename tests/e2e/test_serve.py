@@ -4,6 +4,7 @@ message (hostile JSON too, behind the project's guard), and the server keeps ser
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -18,7 +19,7 @@ import requests
 
 from stages.commands.serve import DEFAULT_MAX_BODY_MB
 from tests.classifier_fixtures import TrainedFamilies
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, START_ENV
 from tests.mlflow_server import free_port, start, stop
 
 pytestmark = pytest.mark.e2e
@@ -58,7 +59,7 @@ def server(
     workdir = tmp_path_factory.mktemp("server")
     url = f"http://127.0.0.1:{free_port()}"
     bin_dir = Path(sys.executable).parent  # mlflow runs ``uvicorn`` from PATH (an active venv)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env = {k: v for k, v in START_ENV.items() if k not in ("PYTHONPATH", "MLFLOW_REGISTRY_URI")}
     env |= {"MLFLOW_TRACKING_URI": tracking_uri, "PATH": f"{bin_dir}{os.pathsep}{env['PATH']}"}
     if request.param == "project":
         env["PYTHONPATH"] = str(REPO_ROOT)
@@ -76,12 +77,19 @@ def invoke(url: str, body: object) -> requests.Response:
                          headers={"Content-Type": "application/json"})
 
 
-def offline(model: tuple[str, str], reviews: list[str]) -> pd.DataFrame:
-    mlflow.set_tracking_uri(model[0])
+@functools.cache
+def loaded(tracking_uri: str, model_uri: str) -> mlflow.pyfunc.PyFuncModel:
+    """The model as ``mlflow.pyfunc.load_model`` loads it in this process (once)."""
+    mlflow.set_tracking_uri(tracking_uri)
     try:
-        return mlflow.pyfunc.load_model(model[1]).predict(pd.DataFrame({"review": reviews}))
+        return mlflow.pyfunc.load_model(model_uri)
     finally:
         mlflow.set_tracking_uri(None)
+
+
+def offline(model: tuple[str, str], reviews: list[str]) -> pd.DataFrame:
+    """What the loaded model answers for ``reviews`` without a server."""
+    return loaded(*model).predict(pd.DataFrame({"review": reviews}))
 
 
 def assert_answers(response: requests.Response, expected: pd.DataFrame) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import subprocess
 import sys
 import warnings
@@ -21,7 +20,7 @@ from mlflow.exceptions import MlflowException
 from stages.evaluation.metrics import compute_metrics
 from stages.models.pyfunc import log_sentiment_model, reviews_of
 from tests.classifier_fixtures import FILLER, TrainedFamilies, tiny_params
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, START_ENV
 
 # transformer: custom registered layers (sinusoidal positions, hashed bigram buckets).
 FAMILIES = ("transformer", "tfidf_logreg")
@@ -59,7 +58,7 @@ def test_a_fresh_process_outside_the_repo_reproduces_the_test_metrics(
 ) -> None:
     reviews, out = tmp_path / "reviews.json", tmp_path / "out.json"
     reviews.write_text(json.dumps(trained.test["text"].tolist()), encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env = {k: v for k, v in START_ENV.items() if k not in ("PYTHONPATH", "MLFLOW_REGISTRY_URI")}
     env["MLFLOW_TRACKING_URI"] = trained.uri
     record = trained.record(family)
     proc = subprocess.run(

@@ -17,6 +17,7 @@ from stages.families import registry
 from stages.families.registry import parse_params, translator_families
 from stages.tracking import lineage
 from stages.tracking.store import TrackingError
+from tests.conftest import sqlite_store
 from tests.translate_fixtures import PAIRS, write_translate_csv
 
 FAMILIES = tuple(translator_families())
@@ -61,7 +62,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, obje
     tokenize_translate.run(
         raw_dir=root / "raw", out_dir=dirs["data_dir"], metrics_dir=root / "data_metrics"
     )
-    store = f"sqlite:///{root / 'mlflow.db'}"
+    store = sqlite_store(root / "mlflow.db")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MLFLOW_TRACKING_URI", store)
         metrics = {family: train_translator.run(_params(), family, **dirs) for family in FAMILIES}
