@@ -113,20 +113,47 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     mlflow.set_tracking_uri(None)
 
 
-# `make test` runs the suite on two pytest-xdist workers (`-n 2 --dist loadgroup`): each module's
-# tests stay on one worker, so that its module-scoped set-ups run once, and so do the modules
-# that share a session set-up (named here by its fixture).
-SHARED_SETUPS = ("reproduced", "trained_families")
+# `make test` runs the suite on one pytest-xdist worker per core (`-n auto --dist loadgroup`).
+# Each module runs on one worker, so that its module-scoped set-ups run once, and so do the
+# modules that share a session set-up (named here by its fixture): a scheduler of work units
+# (``pytest_xdist_make_scheduler``). xdist's own loadgroup reads ``xdist_group`` marks into the
+# node ids through ``item._nodeid``, which pytest 9 no longer reads: every test would be
+# scheduled alone and each worker would build the session set-ups again.
+SHARED_SETUPS = {
+    "reproduced": ("tests/e2e/test_compare_pipeline.py", "tests/e2e/test_data_pipeline.py",
+                   "tests/e2e/test_faults.py"),
+    "trained_families": ("tests/e2e/test_serve.py", "tests/stage/test_predict_sentiment.py",
+                         "tests/stage/test_pyfunc.py"),
+}
+WORK_UNIT = {module: name for name, modules in SHARED_SETUPS.items() for module in modules}
+
+
+def work_unit(nodeid: str) -> str:
+    """The work unit of a test: the shared set-up its module uses, else its module."""
+    module = nodeid.split("::", 1)[0]
+    return WORK_UNIT.get(module, module)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Each test's ``xdist_group``: its module's path, or the shared set-up its module uses."""
-    groups: dict[str, str] = {}
-    for item in items:
-        module = item.nodeid.split("::", 1)[0]
-        shared = [name for name in SHARED_SETUPS if name in getattr(item, "fixturenames", ())]
-        if shared:
-            groups[module] = shared[0]
-        groups.setdefault(module, module)
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(groups[item.nodeid.split("::", 1)[0]]))
+    """``SHARED_SETUPS`` names every module that uses a shared set-up (else it would be built on
+    two workers): checked on the collected tests."""
+    missing = sorted({f"{item.nodeid.split('::', 1)[0]} uses {name}" for item in items
+                      for name in SHARED_SETUPS if name in getattr(item, "fixturenames", ())
+                      and work_unit(item.nodeid) != name})
+    if missing:
+        raise pytest.UsageError(f"add to SHARED_SETUPS in tests/conftest.py: {missing}")
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """With ``--dist loadgroup``: work units of ``work_unit``, handed out in collection order
+    (the long e2e modules first)."""
+    if config.getoption("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedSetupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    config.option.loadscopereorder = False  # not by test count: the e2e units are the longest
+    return SharedSetupScheduling(config, log)
